@@ -1,0 +1,54 @@
+# Pixazo video job orchestrator. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit test-integration test-chaos lint format bench bench-reconcile bench-console clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install the project with its dev extras
+
+demo: $(STAMP) ## Start everything (embedded Redis if REDIS_URL is unset), run one job per model
+	$(BIN)/orchestrator demo
+
+test: $(STAMP) ## Run the whole test suite (unit + real-process integration)
+	$(BIN)/python -m pytest -m "not chaos and not browser" -q
+	$(BIN)/python -m pytest -m "chaos or browser" -q || [ $$? -eq 5 ]
+
+test-unit: $(STAMP) ## Unit tests only (fakeredis, no processes)
+	$(BIN)/python -m pytest -m "not integration and not chaos and not browser" -q
+
+test-integration: $(STAMP) ## Tests that start real processes
+	$(BIN)/python -m pytest -m "integration" -q
+
+test-chaos: $(STAMP) ## Fault-injection runs (kill -9, Redis restart, 402, 429 bursts)
+	$(BIN)/python -m pytest -m "chaos" -q || [ $$? -eq 5 ]
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: bench-reconcile bench-console ## Run every benchmark
+
+bench-reconcile: $(STAMP) ## Reconcile tick: 1,000,000 vs 10,000 stored jobs, 1,000 due
+	$(BIN)/python -m benchmarks.bench_reconcile
+
+bench-console: $(STAMP) ## Console job list: 1,000,000 vs 10,000 stored jobs
+	$(BIN)/python -m benchmarks.bench_console
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Webhook-driven job orchestrator for PixVerse video generation through Pixazo."""

@@ -1,0 +1,144 @@
+"""What operators (and clients, for cancel) can do to a job: one implementation behind the API,
+the CLI and the console, each action written to the job's timeline and to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import clock, delivery, dispatch, keys
+from orchestrator.services import Services
+from orchestrator.state import ACTIVE, PUBLIC_STATUS, JobState
+
+AUDIT_KEY = "audit"
+AUDIT_KEEP = 10_000
+_CAS_TRIES = 5
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str
+    status: str | None = None
+    data: dict[str, Any] | None = None
+
+
+def audit(svc: Services, actor: str, action: str, target: str, detail: str = "") -> None:
+    entry = {
+        "at": clock.iso(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": detail,
+    }
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.lpush(AUDIT_KEY, json.dumps(entry))
+    pipe.ltrim(AUDIT_KEY, 0, AUDIT_KEEP - 1)
+    pipe.execute()
+
+
+def audit_log(svc: Services, limit: int = 100) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in svc.redis.lrange(AUDIT_KEY, 0, limit - 1)]
+
+
+def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
+    for _ in range(_CAS_TRIES):
+        state = svc.jobs.state_of(job_id)
+        if state is None:
+            return ActionResult(False, "no such job")
+        if state not in ACTIVE:
+            return ActionResult(
+                False, f"the job is already {PUBLIC_STATUS[state]}", PUBLIC_STATUS[state]
+            )
+        result = svc.states.transition(
+            job_id,
+            expected=[state],
+            to=JobState.CANCELED,
+            fields={"error": {"code": "canceled", "message": f"Canceled by {actor}"}},
+            timeline={"reason": "canceled", "actor": actor},
+            emit=True,
+        )
+        if result.applied:
+            if result.event_id:
+                dispatch.deliver(result.event_id)
+            audit(svc, actor, "cancel", job_id)
+            return ActionResult(True, "canceled", "canceled")
+    return ActionResult(False, "the job kept changing; try again")
+
+
+def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) -> ActionResult:
+    """Resubmit a failed job (or one stuck with an unknown submit outcome).
+
+    A job that already has a Pixazo ``request_id`` was (probably) charged once; resubmitting
+    it is a second charge, so it needs ``confirm_charge``.
+    """
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return ActionResult(False, "no such job")
+    state = JobState(raw["status"])
+    if state not in (JobState.FAILED, JobState.SUBMIT_UNKNOWN):
+        return ActionResult(
+            False, f"only failed jobs can be retried (this one is {state})", PUBLIC_STATUS[state]
+        )
+    if (raw.get("request_id") or state is JobState.SUBMIT_UNKNOWN) and not confirm_charge:
+        return ActionResult(
+            False,
+            "this job may already have been charged by Pixazo; a resubmit is a second charge "
+            "(confirm to proceed)",
+            PUBLIC_STATUS[state],
+            {"needs_confirmation": True, "request_id": raw.get("request_id") or None},
+        )
+    now = clock.now()
+    result = svc.states.transition(
+        job_id,
+        expected=[state],
+        to=JobState.QUEUED,
+        fields={"error": None, "output": None, "upstream_status": None, "request_id": None},
+        due_at=now,
+        deadline_at=now + svc.settings.job_deadline_seconds,
+        timeline={
+            "reason": "operator retry",
+            "actor": actor,
+            "previous_request_id": raw.get("request_id") or None,
+        },
+    )
+    if not result.applied:
+        return ActionResult(False, "the job changed meanwhile; reload and try again")
+    dispatch.submit(job_id)
+    audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
+    return ActionResult(True, "queued for resubmission", "queued")
+
+
+def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:
+    state = svc.jobs.state_of(job_id)
+    if state is None:
+        return ActionResult(False, "no such job")
+    if state not in (JobState.SUBMITTED, JobState.PROCESSING):
+        return ActionResult(False, f"only submitted jobs can be polled (this one is {state})")
+    svc.jobs.append_timeline(job_id, {"type": "operator", "action": "repoll", "actor": actor})
+    dispatch.poll(job_id)
+    audit(svc, actor, "repoll", job_id)
+    return ActionResult(True, "poll requested")
+
+
+def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
+    return dict(svc.redis.hgetall(keys.job_events(job_id)))
+
+
+def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
+    if not delivery.replay(svc, event_id):
+        return ActionResult(False, "no such event")
+    dispatch.deliver(event_id)
+    audit(svc, actor, "redeliver", event_id)
+    return ActionResult(True, "redelivery queued")
+
+
+def redeliver_job(svc: Services, job_id: str, actor: str) -> ActionResult:
+    events = job_event_ids(svc, job_id)
+    if not events:
+        return ActionResult(False, "this job has no events")
+    for event_id in events.values():
+        redeliver(svc, event_id, actor)
+    return ActionResult(True, f"{len(events)} event(s) queued for redelivery")

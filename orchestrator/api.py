@@ -1,0 +1,186 @@
+"""The client API under ``/v1``: thin views over intake, the job store and the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from marshmallow import ValidationError
+
+from orchestrator import actions, catalog, clock, keys
+from orchestrator.clients import Client
+from orchestrator.errors import ApiError, validation_error
+from orchestrator.intake import gateway_body_to_request, submit_job
+from orchestrator.jobs import decode_cursor
+from orchestrator.schemas import ClientUpdateSchema, JobListQuerySchema
+from orchestrator.services import current
+from orchestrator.urls import UnsafeUrl, check_consumer_url
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+RATE_WINDOW_SECONDS = 60
+_LIST_QUERY = JobListQuerySchema()
+_CLIENT_UPDATE = ClientUpdateSchema()
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _check_rate(client: Client) -> None:
+    svc = current()
+    now = clock.now()
+    window = int(now // RATE_WINDOW_SECONDS)
+    key = keys.rate_limit(client.id, window)
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, RATE_WINDOW_SECONDS * 2)
+    count = pipe.execute()[0]
+    if count > svc.settings.client_rate_limit_per_minute:
+        retry = int((window + 1) * RATE_WINDOW_SECONDS - now) + 1
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many requests; slow down.",
+            {"retry_after": retry},
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _bearer()
+        client = current().clients.authenticate(token) if token else None
+        if client is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "A valid API key is required (Authorization: Bearer ...).",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        _check_rate(client)
+        g.client = client
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True, force=True)
+    if body is None:
+        raise ApiError(400, "bad_request", "The body must be JSON.")
+    return body
+
+
+def _job_answer(job: dict[str, Any], created: bool) -> tuple[Response, int]:
+    response = jsonify(job)
+    response.headers["Location"] = f"/v1/jobs/{job['id']}"
+    return response, (202 if created else 200)
+
+
+@bp.post("/jobs")
+@authenticated
+def create_job() -> tuple[Response, int]:
+    job, created = submit_job(
+        current(), g.client, _json_body(), request.headers.get("Idempotency-Key")
+    )
+    return _job_answer(job, created)
+
+
+@bp.post("/videos/generations")
+@authenticated
+def create_generation() -> tuple[Response, int]:
+    body = gateway_body_to_request(_json_body())
+    job, created = submit_job(current(), g.client, body, request.headers.get("Idempotency-Key"))
+    return _job_answer(job, created)
+
+
+@bp.get("/jobs/<job_id>")
+@authenticated
+def get_job(job_id: str) -> Response:
+    job = current().jobs.get(job_id, g.client.id)
+    if job is None:
+        raise ApiError(404, "not_found", f"No job {job_id!r}.")
+    return jsonify(job)
+
+
+@bp.get("/jobs")
+@authenticated
+def list_jobs() -> Response:
+    try:
+        query = _LIST_QUERY.load(request.args.to_dict())
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    if "model" in query and catalog.get_model(query["model"]) is None:
+        raise validation_error({"model": ["unknown model"]})
+    try:
+        decode_cursor(query.get("cursor"))
+    except ValueError:
+        raise validation_error({"cursor": ["malformed cursor"]}) from None
+    svc = current()
+    client_id = g.client.id
+    status, model = query.get("status"), query.get("model")
+    keep = None
+    if status:
+        index = keys.client_status_index(client_id, status)
+        if model:
+            keep = lambda raw: raw.get("model") == model  # noqa: E731
+    elif model:
+        index = f"{keys.client_index(client_id)}:model:{model}"
+    else:
+        index = keys.client_index(client_id)
+    ids, next_cursor = svc.jobs.list_ids(index, query["limit"], query.get("cursor"), keep)
+    data = [job for job in (svc.jobs.get(i, client_id) for i in ids) if job is not None]
+    return jsonify({"data": data, "next_cursor": next_cursor})
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@authenticated
+def cancel_job(job_id: str) -> Response:
+    svc = current()
+    if svc.jobs.get(job_id, g.client.id) is None:
+        raise ApiError(404, "not_found", f"No job {job_id!r}.")
+    outcome = actions.cancel(svc, job_id, actor=f"client:{g.client.id}")
+    if not outcome.ok:
+        raise ApiError(409, "not_cancelable", outcome.message, {"status": outcome.status})
+    return jsonify(svc.jobs.get(job_id, g.client.id))
+
+
+@bp.get("/models")
+@authenticated
+def list_models() -> Response:
+    return jsonify({"data": catalog.describe_catalog()})
+
+
+@bp.get("/client")
+@authenticated
+def get_client() -> Response:
+    return jsonify(g.client.public())
+
+
+@bp.patch("/client")
+@authenticated
+def update_client() -> Response:
+    svc = current()
+    try:
+        changes = _CLIENT_UPDATE.load(_json_body())
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    url = changes.get("callback_url")
+    if url:
+        try:
+            check_consumer_url(url, svc.settings.allow_http)
+        except UnsafeUrl as exc:
+            raise validation_error({"callback_url": [str(exc)]}) from None
+    types = changes.get("event_types")
+    updated = svc.clients.update(
+        g.client.id,
+        callback_url=(url or "") if "callback_url" in changes else None,
+        event_types=tuple(types) if types is not None else None,
+    )
+    assert updated is not None
+    return jsonify(updated.public())

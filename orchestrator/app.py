@@ -1,0 +1,44 @@
+"""The application factory: one call builds a configured web app (and its Celery app)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from ops.console import bp as ops_bp
+from orchestrator import api, health, openapi
+from orchestrator.celery_app import celery_init_app
+from orchestrator.config import Settings, load_settings
+from orchestrator.errors import register_error_handlers
+from orchestrator.observability import init_sentry, install_log_filter
+from orchestrator.services import EXTENSION_NAME, build_services
+from webhooks.receiver import bp as webhooks_bp
+
+
+def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    """``config`` is Settings, or environment-style overrides on top of ``os.environ``."""
+    settings = (
+        config if isinstance(config, Settings) else load_settings({**os.environ, **(config or {})})
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_filter(settings)
+    init_sentry(settings)
+    app = Flask("orchestrator")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.allow_http,
+    )
+    app.json.sort_keys = False
+    app.extensions[EXTENSION_NAME] = build_services(settings)
+    register_error_handlers(app)
+    for blueprint in (api.bp, webhooks_bp, health.bp, openapi.bp, ops_bp):
+        app.register_blueprint(blueprint)
+    celery_init_app(app, settings)
+    return app

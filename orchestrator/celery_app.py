@@ -1,0 +1,74 @@
+"""Celery, configured from the Flask app so that every task runs inside its app context.
+
+The settings are the ones issue-proof delivery needs: late acks and rejection on a lost worker
+(a killed worker's task is redelivered, and every task's guard makes that harmless), prefetch
+of one, JSON only. No task uses a countdown or ETA: long waits live in Redis due-time sets,
+so the visibility timeout only has to outlast one task run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from orchestrator import dispatch
+from orchestrator.config import Settings
+
+TASK_MODULES = (
+    "workers.submit",
+    "workers.callbacks",
+    "workers.poll",
+    "workers.delivery",
+    "workers.reconcile",
+)
+VISIBILITY_TIMEOUT_SECONDS = 3600
+TASK_SOFT_TIME_LIMIT_SECONDS = 240
+TASK_TIME_LIMIT_SECONDS = 300
+REDBEAT_LOCK_TIMEOUT_SECONDS = 30
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.broker_url,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        "broker_connection_retry_on_startup": True,
+        "task_routes": dispatch.ROUTES,
+        "task_default_queue": dispatch.QUEUE_RECONCILE,
+        "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_SECONDS,
+        "task_time_limit": TASK_TIME_LIMIT_SECONDS,
+        "worker_hijack_root_logger": False,
+        # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits
+        # instead of double-firing (the reconcile task holds its own lock as well).
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_SECONDS,
+        "beat_schedule": {
+            "reconcile": {
+                "task": dispatch.RECONCILE,
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {"expires": max(settings.reconcile_interval_seconds * 2, 1.0)},
+            }
+        },
+    }
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
+    celery.config_from_object(celery_config(settings))
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

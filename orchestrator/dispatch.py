@@ -1,0 +1,62 @@
+"""Task names and queues, and the one way the rest of the code enqueues work.
+
+Callers send tasks by name so that web code never imports worker modules; every send is best
+effort because each kind of work also sits in a due-time set that beat drains, so a message the
+broker loses is late, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app as current_celery
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+SUBMIT = "workers.submit.submit_job"
+APPLY_CALLBACK = "workers.callbacks.apply_callback"
+POLL = "workers.poll.poll_job"
+DELIVER = "workers.delivery.deliver_event"
+RECONCILE = "workers.reconcile.reconcile"
+
+QUEUE_SUBMIT = "submit"
+QUEUE_CALLBACKS = "callbacks"
+QUEUE_POLL = "poll"
+QUEUE_DELIVERY = "delivery"
+QUEUE_RECONCILE = "reconcile"
+ALL_QUEUES = (QUEUE_SUBMIT, QUEUE_CALLBACKS, QUEUE_POLL, QUEUE_DELIVERY, QUEUE_RECONCILE)
+
+ROUTES = {
+    SUBMIT: {"queue": QUEUE_SUBMIT},
+    APPLY_CALLBACK: {"queue": QUEUE_CALLBACKS},
+    POLL: {"queue": QUEUE_POLL},
+    DELIVER: {"queue": QUEUE_DELIVERY},
+    RECONCILE: {"queue": QUEUE_RECONCILE},
+}
+
+
+def send(task_name: str, *args: str) -> bool:
+    try:
+        current_celery.send_task(task_name, args=list(args), **ROUTES.get(task_name, {}))
+    except (KombuError, RedisError, OSError):
+        log.warning("could not enqueue %s%r; its due-time entry will fire instead", task_name, args)
+        return False
+    return True
+
+
+def submit(job_id: str) -> bool:
+    return send(SUBMIT, job_id)
+
+
+def apply_callback(inbox_id: str) -> bool:
+    return send(APPLY_CALLBACK, inbox_id)
+
+
+def poll(job_id: str) -> bool:
+    return send(POLL, job_id)
+
+
+def deliver(event_id: str) -> bool:
+    return send(DELIVER, event_id)

@@ -1,0 +1,82 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from orchestrator import keys, upstream
+from orchestrator.services import Services, current
+from orchestrator.state import PUBLIC_STATUSES
+
+bp = Blueprint("health", __name__)
+_DUE_SETS = (
+    keys.DUE_SUBMIT,
+    keys.DUE_SUBMITTING,
+    keys.DUE_UNKNOWN,
+    keys.DUE_POLL,
+    keys.DUE_DEADLINE,
+    keys.DUE_DELIVERY,
+    keys.DUE_CALLBACK,
+)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    svc = current()
+    try:
+        svc.redis.ping()
+        paused = upstream.paused(svc.redis)
+    except RedisError:
+        return jsonify({"status": "unavailable", "details": {"redis": "unreachable"}}), 503
+    details = {"redis": "ok", "submissions_paused": paused is not None}
+    if paused:
+        details["pause"] = paused
+    return jsonify({"status": "ready", "details": details}), 200
+
+
+class StoreCollector(Collector):
+    """Read at scrape time from Redis, so every web process reports the same numbers."""
+
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        r = self._svc.redis
+        jobs = GaugeMetricFamily("orchestrator_jobs", "Jobs stored, by status", labels=["status"])
+        pipe = r.pipeline(transaction=False)
+        for status in PUBLIC_STATUSES:
+            pipe.zcard(keys.status_index(status))
+        for status, n in zip(PUBLIC_STATUSES, pipe.execute(), strict=True):
+            jobs.add_metric([status], n)
+        yield jobs
+        due = GaugeMetricFamily("orchestrator_due", "Members of each due-time set", labels=["set"])
+        pipe = r.pipeline(transaction=False)
+        for name in _DUE_SETS:
+            pipe.zcard(name)
+        for name, n in zip(_DUE_SETS, pipe.execute(), strict=True):
+            due.add_metric([name], n)
+        yield due
+        dead = GaugeMetricFamily("orchestrator_dead_deliveries", "Dead-lettered deliveries")
+        dead.add_metric([], r.zcard(keys.DEAD_DELIVERIES))
+        yield dead
+        paused = GaugeMetricFamily("orchestrator_submissions_paused", "1 while paused")
+        paused.add_metric([], 1 if upstream.paused(r) else 0)
+        yield paused
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(current()))
+    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

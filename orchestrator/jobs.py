@@ -1,0 +1,267 @@
+"""The job store: creating jobs, reading them back, and the timeline each job keeps.
+
+Writes that change a job's state go through :mod:`orchestrator.state`; this module creates
+jobs (with their idempotency key, in one atomic step) and holds the readers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from orchestrator import clock, keys
+from orchestrator.ids import new_id
+from orchestrator.state import PUBLIC_STATUS, JobState
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+JSON_FIELDS = ("input", "metadata", "output", "error")
+MAX_PAGE = 100
+_SCAN_CHUNK = 200
+
+_CREATE_LUA = """
+local job, tl, idem = KEYS[1], KEYS[2], KEYS[3]
+local id, client, model, created_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if idem ~= '' then
+  local existing = redis.call('GET', idem)
+  if existing then return {0, existing} end
+  redis.call('SET', idem, ARGV[8], 'EX', ARGV[9])
+end
+local fields = cjson.decode(ARGV[5])
+for k, v in pairs(fields) do redis.call('HSET', job, k, v) end
+redis.call('ZADD', 'idx:jobs', created_ms, id)
+redis.call('ZADD', 'idx:status:queued', created_ms, id)
+redis.call('ZADD', 'idx:client:' .. client, created_ms, id)
+redis.call('ZADD', 'idx:client:' .. client .. ':status:queued', created_ms, id)
+redis.call('ZADD', 'idx:model:' .. model, created_ms, id)
+redis.call('ZADD', 'idx:client:' .. client .. ':model:' .. model, created_ms, id)
+redis.call('ZADD', KEYS[4], ARGV[6], id)
+redis.call('ZADD', KEYS[5], ARGV[7], id)
+redis.call('RPUSH', tl, ARGV[10])
+return {1, ''}
+"""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    client_id: str
+    model: str
+    input: dict[str, Any]
+    metadata: dict[str, Any]
+    callback_url: str | None
+    estimated_cost_usd: float | None
+    webhook_mode: str
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    job_id: str
+    created: bool  # False: the idempotency key named an earlier job
+    fingerprint_matches: bool = True
+
+
+class JobStore:
+    def __init__(self, r: redis.Redis, deadline_seconds: int, first_submit_grace: float) -> None:
+        self._redis = r
+        self._deadline = deadline_seconds
+        self._grace = first_submit_grace
+        self._create = r.register_script(_CREATE_LUA)
+
+    def create(
+        self,
+        job: NewJob,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        now: float | None = None,
+    ) -> CreateResult:
+        """Store a queued job, or return the job an earlier request with the same key made.
+
+        The job sits in the submit due-set a little in the future: the intake enqueues the
+        submit task right away, and the due-set only catches a message the broker lost.
+        """
+        moment = clock.now() if now is None else now
+        job_id = new_id("job", moment)
+        stamp = clock.iso(moment)
+        fields = {
+            "id": job_id,
+            "client_id": job.client_id,
+            "status": JobState.QUEUED.value,
+            "model": job.model,
+            "input": json.dumps(job.input),
+            "metadata": json.dumps(job.metadata),
+            "callback_url": job.callback_url or "",
+            "estimated_cost_usd": ""
+            if job.estimated_cost_usd is None
+            else repr(job.estimated_cost_usd),
+            "attempts": "0",
+            "webhook_mode": job.webhook_mode,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "created_ms": str(int(moment * 1000)),
+        }
+        idem_key = keys.idempotency(job.client_id, idempotency_key) if idempotency_key else ""
+        intake = {"at": stamp, "type": "intake", "model": job.model, "to": JobState.QUEUED.value}
+        created, existing = self._create(
+            keys=[
+                keys.job(job_id),
+                keys.timeline(job_id),
+                idem_key,
+                keys.DUE_SUBMIT,
+                keys.DUE_DEADLINE,
+            ],
+            args=[
+                job_id,
+                job.client_id,
+                job.model,
+                fields["created_ms"],
+                json.dumps(fields),
+                repr(moment + self._grace),
+                repr(moment + self._deadline),
+                json.dumps({"job_id": job_id, "fingerprint": fingerprint}),
+                IDEMPOTENCY_TTL_SECONDS,
+                json.dumps(intake),
+            ],
+        )
+        if created == 1:
+            return CreateResult(job_id=job_id, created=True)
+        record = json.loads(existing)
+        return CreateResult(
+            job_id=record["job_id"],
+            created=False,
+            fingerprint_matches=record["fingerprint"] == fingerprint,
+        )
+
+    def get_raw(self, job_id: str) -> dict[str, str] | None:
+        data = self._redis.hgetall(keys.job(job_id))
+        return {_s(k): _s(v) for k, v in data.items()} if data else None
+
+    def get(self, job_id: str, client_id: str | None = None) -> dict[str, Any] | None:
+        """The public job object; ``client_id`` hides other clients' jobs (as absent)."""
+        raw = self.get_raw(job_id)
+        if raw is None or (client_id is not None and raw.get("client_id") != client_id):
+            return None
+        return render(raw)
+
+    def state_of(self, job_id: str) -> JobState | None:
+        value = self._redis.hget(keys.job(job_id), "status")
+        return JobState(_s(value)) if value else None
+
+    def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
+        record = {"at": clock.iso(), **entry}
+        self._redis.rpush(keys.timeline(job_id), json.dumps(record))
+
+    def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self._redis.lrange(keys.timeline(job_id), 0, limit - 1)]
+
+    def job_for_request(self, upstream_request_id: str) -> str | None:
+        value = self._redis.get(keys.request_id(upstream_request_id))
+        return _s(value) if value else None
+
+    def bind_request(self, upstream_request_id: str, job_id: str, ttl_seconds: int) -> None:
+        self._redis.set(keys.request_id(upstream_request_id), job_id, ex=ttl_seconds)
+
+    def list_ids(
+        self,
+        index: str,
+        limit: int,
+        cursor: str | None = None,
+        keep: Callable[[dict[str, str]], bool] | None = None,
+    ) -> tuple[list[str], str | None]:
+        """A page of ids from ``index``, newest first, after ``cursor``; and the next cursor.
+
+        ``keep`` is an optional predicate on the raw job, for the filters no index covers;
+        it is applied while reading, so a page costs what it reads, never the whole index.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        out: list[str] = []
+        last: tuple[float, str] | None = None
+        for job_id, score in self._walk(index, decode_cursor(cursor)):
+            if keep is not None:
+                raw = self.get_raw(job_id)
+                if raw is None or not keep(raw):
+                    continue
+            if len(out) == limit:
+                return out, encode_cursor(*last) if last else None
+            out.append(job_id)
+            last = (score, job_id)
+        return out, None
+
+    def _walk(self, index: str, position: tuple[float, str] | None) -> Iterator[tuple[str, float]]:
+        """Members in (score, member) descending order, strictly after ``position``."""
+        chunk = _SCAN_CHUNK
+        while True:
+            top = "+inf" if position is None else repr(position[0])
+            rows = self._redis.zrevrangebyscore(
+                index, top, "-inf", start=0, num=chunk, withscores=True
+            )
+            fresh = [(_s(m), s) for m, s in rows if _after((s, _s(m)), position)]
+            if not fresh and len(rows) == chunk:
+                chunk *= 2  # a whole chunk shares the cursor's score: read further
+                continue
+            yield from fresh
+            if len(rows) < chunk or not fresh:
+                return
+            position = (fresh[-1][1], fresh[-1][0])
+            chunk = _SCAN_CHUNK
+
+    def count(self, index: str) -> int:
+        return int(self._redis.zcard(index))
+
+
+def _after(item: tuple[float, str], position: tuple[float, str] | None) -> bool:
+    if position is None:
+        return True
+    score, member = item
+    return score < position[0] or (score == position[0] and member < position[1])
+
+
+def encode_cursor(score: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}|{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
+    """Raises ValueError for a cursor we did not make."""
+    if not cursor:
+        return None
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        score, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        return float(score), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+
+
+def render(raw: Mapping[str, str]) -> dict[str, Any]:
+    """The job object of API.md from its stored hash."""
+    state = JobState(raw["status"])
+    cost = raw.get("estimated_cost_usd") or ""
+    return {
+        "id": raw["id"],
+        "status": PUBLIC_STATUS[state],
+        "model": raw["model"],
+        "input": _json(raw.get("input"), {}),
+        "metadata": _json(raw.get("metadata"), {}),
+        "callback_url": raw.get("callback_url") or None,
+        "request_id": raw.get("request_id") or None,
+        "upstream_status": raw.get("upstream_status") or None,
+        "output": _json(raw.get("output"), None),
+        "error": _json(raw.get("error"), None),
+        "estimated_cost_usd": float(cost) if cost else None,
+        "attempts": int(raw.get("attempts") or 0),
+        "created_at": raw["created_at"],
+        "updated_at": raw.get("updated_at") or raw["created_at"],
+        "completed_at": raw.get("completed_at") or None,
+    }
+
+
+def _json(value: str | None, default: Any) -> Any:
+    return json.loads(value) if value else default
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,86 @@
+"""The Redis key layout, in one place so that readers, writers and Lua scripts agree.
+
+Per-job data lives in a hash and a timeline list. Everything periodic work needs is kept in
+sorted sets scored by the time it becomes due, so that a tick reads only what is due.
+"""
+
+from __future__ import annotations
+
+# Sorted sets of due times (score: unix seconds). Members are job ids unless noted.
+DUE_SUBMIT = "due:submit"  # queued jobs waiting for their (re)submit
+DUE_SUBMITTING = "due:submitting"  # jobs inside a submit: due when the submit must have ended
+DUE_UNKNOWN = "due:unknown"  # submits of unknown outcome: due when the grace period ends
+DUE_POLL = "due:poll"  # submitted jobs: due when the next status poll is
+DUE_DEADLINE = "due:deadline"  # every non-terminal job: due at its deadline
+DUE_DELIVERY = "due:delivery"  # members are event ids: due at the next attempt
+DUE_CALLBACK = "due:callback"  # members are inbox ids: recorded callbacks not yet applied
+
+JOB_DUE_SETS = (DUE_SUBMIT, DUE_SUBMITTING, DUE_UNKNOWN, DUE_POLL, DUE_DEADLINE)
+
+DEAD_DELIVERIES = "deliveries:dead"  # event ids, score: time dead-lettered
+ALL_JOBS = "idx:jobs"  # every job id, score: created (ms)
+CLIENTS = "clients"  # set of client ids
+SUBMISSIONS_PAUSED = "submissions:paused"  # hash: reason, since, by
+UPSTREAM_STATS = "upstream:stats"  # hash of counters for the console
+UPSTREAM_LAST_ERROR = "upstream:last_error"
+
+
+def job(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def timeline(job_id: str) -> str:
+    return f"job:{job_id}:timeline"
+
+
+def job_events(job_id: str) -> str:
+    """Hash event type -> event id: the guard that makes one event per job and type."""
+    return f"job:{job_id}:events"
+
+
+def event(event_id: str) -> str:
+    return f"evt:{event_id}"
+
+
+def status_index(status: str) -> str:
+    return f"idx:status:{status}"
+
+
+def client_index(client_id: str) -> str:
+    return f"idx:client:{client_id}"
+
+
+def client_status_index(client_id: str, status: str) -> str:
+    return f"idx:client:{client_id}:status:{status}"
+
+
+def model_index(model: str) -> str:
+    return f"idx:model:{model}"
+
+
+def request_id(upstream_request_id: str) -> str:
+    return f"reqid:{upstream_request_id}"
+
+
+def callback_seen(job_id: str, upstream_request_id: str, upstream_status: str) -> str:
+    return f"cbseen:{job_id}:{upstream_request_id}:{upstream_status}"
+
+
+def inbox(inbox_id: str) -> str:
+    return f"inbox:{inbox_id}"
+
+
+def client(client_id: str) -> str:
+    return f"client:{client_id}"
+
+
+def api_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def idempotency(client_id: str, key: str) -> str:
+    return f"idem:{client_id}:{key}"
+
+
+def rate_limit(client_id: str, window: int) -> str:
+    return f"ratelimit:{client_id}:{window}"

@@ -1,0 +1,81 @@
+"""Sentry and logging, with every secret scrubbed before it can leave the process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.flask import FlaskIntegration
+
+from orchestrator.config import Settings, secret_values
+
+REDACTED = "[redacted]"
+SENSITIVE_HEADERS = (
+    "authorization",
+    "ocp-apim-subscription-key",
+    "x-webhook-url",
+    "cookie",
+    "webhook-signature",
+)
+# API keys, webhook secrets and per-job callback tokens have recognisable shapes.
+_PATTERNS = (
+    re.compile(r"pxo_[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"whsec_[A-Za-z0-9+/=]{20,}"),
+    re.compile(r"(/webhooks/pixazo/job_[0-9a-z]+/)[0-9a-f]{64}"),
+)
+
+
+def scrub_text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+    return text
+
+
+def scrub_event(event: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    headers = (event.get("request") or {}).get("headers")
+    if isinstance(headers, dict):
+        for name in list(headers):
+            if name.lower() in SENSITIVE_HEADERS:
+                headers[name] = REDACTED
+    return json.loads(scrub_text(json.dumps(event, default=str), secrets))
+
+
+class SecretFilter(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub_text(message, self._secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_filter(settings: Settings) -> None:
+    secret_filter = SecretFilter(secret_values(settings))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.addFilter(secret_filter)
+    root.addFilter(secret_filter)
+
+
+def init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    secrets = secret_values(settings)
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        integrations=[FlaskIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        before_send=lambda event, hint: scrub_event(event, secrets),
+        before_breadcrumb=lambda crumb, hint: scrub_event(crumb, secrets),
+    )

@@ -1,0 +1,201 @@
+"""Pixazo's HTTP API, and what each of its answers means for a job.
+
+The one rule that shapes this module: every accepted submit is a paid generation, and the docs
+promise no idempotency key. So a submit whose answer we did not read is reported as *unknown*,
+never as retryable; only failures that prove nothing reached Pixazo may be retried freely.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+UPSTREAM_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
+UPSTREAM_TERMINAL = frozenset({"COMPLETED", "FAILED", "ERROR"})
+UPSTREAM_RANK = {"QUEUED": 0, "PROCESSING": 1, "COMPLETED": 2, "FAILED": 2, "ERROR": 2}
+CONNECT_TIMEOUT_SECONDS = 5.0
+STATUS_TIMEOUT_SECONDS = 15.0
+MAX_RETRY_AFTER_SECONDS = 600.0
+_ANSWER_EXCERPT = 500
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # 400: the request itself is wrong; resending will not help
+    AUTH = "auth"  # 401/403
+    INSUFFICIENT_BALANCE = "insufficient_balance"  # 402
+    RETRYABLE = "retryable"  # 429, 5xx, or nothing left our side
+    UNKNOWN = "unknown"  # it may have been accepted: never resend blindly
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Outcome
+    http_status: int | None = None
+    request_id: str | None = None
+    message: str = ""
+    retry_after: float | None = None
+    latency_ms: int = 0
+    answer: str = ""  # the start of Pixazo's answer, for the timeline
+
+
+class _Output(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    media_url = fields.List(fields.String(), required=True)
+    media_type = fields.String(load_default="video/mp4")
+
+
+class UpstreamStatusSchema(Schema):
+    """The body of a callback and of the status route (the same shape, per the docs)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    request_id = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    status = fields.String(required=True, validate=validate.OneOf(UPSTREAM_STATUSES))
+    model_id = fields.String(load_default=None, allow_none=True)
+    error = fields.Raw(load_default=None, allow_none=True)
+    output = fields.Nested(_Output, load_default=None, allow_none=True)
+    created_at = fields.Raw(load_default=None, allow_none=True)
+    updated_at = fields.Raw(load_default=None, allow_none=True)
+    completed_at = fields.Raw(load_default=None, allow_none=True)
+
+
+_STATUS_SCHEMA = UpstreamStatusSchema()
+
+
+def parse_status(body: Any) -> dict[str, Any]:
+    """Raises marshmallow.ValidationError when the body is not the documented status shape."""
+    if not isinstance(body, dict):
+        raise ValidationError({"_schema": ["must be a JSON object"]})
+    data = _STATUS_SCHEMA.load(body)
+    if data["error"] is not None and not isinstance(data["error"], str):
+        data["error"] = json.dumps(data["error"])[:_ANSWER_EXCERPT]
+    return data
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (numeric form), clamped; dates and junk are ignored."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _nothing_was_sent(exc: requests.RequestException) -> bool:
+    """True only when the failure happened before any byte of the request left."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        return isinstance(inner, NewConnectionError | NameResolutionError)
+    return False
+
+
+class PixazoClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        submit_timeout: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._key = api_key
+        self._submit_timeout = submit_timeout
+        self._session = session or requests.Session()
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-cache",
+            "Ocp-Apim-Subscription-Key": self._key,
+        }
+
+    def submit(
+        self, path: str, body: dict[str, Any], webhook_url: str, webhook_mode: str
+    ) -> SubmitResult:
+        headers = {**self._headers(), "X-Webhook-URL": webhook_url, "X-Webhook-Mode": webhook_mode}
+        started = time.monotonic()
+        try:
+            answer = self._session.post(
+                self._base + path,
+                data=json.dumps(body),
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT_SECONDS, self._submit_timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            latency = int((time.monotonic() - started) * 1000)
+            if _nothing_was_sent(exc):
+                return SubmitResult(
+                    Outcome.RETRYABLE, message=type(exc).__name__, latency_ms=latency
+                )
+            return SubmitResult(Outcome.UNKNOWN, message=type(exc).__name__, latency_ms=latency)
+        latency = int((time.monotonic() - started) * 1000)
+        return classify_submit(answer, latency)
+
+    def status(self, request_id: str) -> tuple[int, dict[str, Any] | None, str]:
+        """(HTTP status, parsed body or None, answer excerpt) of the universal status route."""
+        answer = self._session.get(
+            f"{self._base}/v2/requests/status/{request_id}",
+            headers=self._headers(),
+            timeout=(CONNECT_TIMEOUT_SECONDS, STATUS_TIMEOUT_SECONDS),
+            allow_redirects=False,
+        )
+        excerpt = answer.text[:_ANSWER_EXCERPT]
+        if answer.status_code != 200:
+            return answer.status_code, None, excerpt
+        try:
+            return 200, parse_status(answer.json()), excerpt
+        except (ValueError, ValidationError):
+            return 200, None, excerpt
+
+
+def _message(answer: requests.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:_ANSWER_EXCERPT]
+    if isinstance(body, dict):
+        parts = [str(body.get(k)) for k in ("error", "message") if body.get(k)]
+        if parts:
+            return ": ".join(parts)[:_ANSWER_EXCERPT]
+    return answer.text[:_ANSWER_EXCERPT]
+
+
+def classify_submit(answer: requests.Response, latency_ms: int) -> SubmitResult:
+    code = answer.status_code
+    excerpt = answer.text[:_ANSWER_EXCERPT]
+    base = {"http_status": code, "latency_ms": latency_ms, "answer": excerpt}
+    if 200 <= code < 300:
+        try:
+            request_id = answer.json().get("request_id")
+        except (ValueError, AttributeError):
+            request_id = None
+        if isinstance(request_id, str) and request_id:
+            return SubmitResult(Outcome.ACCEPTED, request_id=request_id, **base)
+        return SubmitResult(Outcome.UNKNOWN, message="accepted without a request_id", **base)
+    if code == 402:
+        return SubmitResult(Outcome.INSUFFICIENT_BALANCE, message=_message(answer), **base)
+    if code in (401, 403):
+        return SubmitResult(Outcome.AUTH, message=_message(answer), **base)
+    if code == 429 or code >= 500:
+        retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
+        return SubmitResult(
+            Outcome.RETRYABLE, message=_message(answer), retry_after=retry_after, **base
+        )
+    return SubmitResult(Outcome.REJECTED, message=_message(answer), **base)

@@ -1,0 +1,165 @@
+"""Beat's periodic work: drain every due-time set, a bounded batch at a time, under one lock.
+
+Each drain reads only members whose time has come (ZRANGEBYSCORE ... LIMIT), so a tick costs
+in proportion to what is due, never to the number of jobs stored. Members handed to a task are
+pushed a little into the future first: if the task is lost, they come due again by themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator import clock, dispatch, keys, upstream
+from orchestrator.services import Services
+from orchestrator.state import ACTIVE, JobState
+
+log = logging.getLogger(__name__)
+S = JobState
+LOCK_KEY = "lock:reconcile"
+CLAIM_SECONDS = 60.0  # a handed-out member comes due again after this if its task is lost
+
+
+@dataclass
+class TickReport:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, n: int) -> None:
+        if n:
+            self.counts[name] = self.counts.get(name, 0) + n
+
+
+def due(svc: Services, zset: str, now: float, batch: int) -> list[str]:
+    return list(svc.redis.zrangebyscore(zset, "-inf", now, start=0, num=batch))
+
+
+def _claim_and_send(
+    svc: Services, zset: str, members: list[str], now: float, send: Callable[[str], bool]
+) -> int:
+    if not members:
+        return 0
+    svc.redis.zadd(zset, {m: now + CLAIM_SECONDS for m in members}, xx=True)
+    for member in members:
+        send(member)
+    return len(members)
+
+
+def drain_submits(svc: Services, now: float, batch: int) -> int:
+    members = due(svc, keys.DUE_SUBMIT, now, batch)
+    if members and upstream.paused(svc.redis):
+        probe_every = svc.settings.balance_probe_seconds
+        if not upstream.claim_probe(svc.redis, members[0], probe_every):
+            svc.redis.zadd(keys.DUE_SUBMIT, {m: now + probe_every for m in members}, xx=True)
+            return 0
+        members = members[:1]
+    return _claim_and_send(svc, keys.DUE_SUBMIT, members, now, dispatch.submit)
+
+
+def expire_submitting(svc: Services, now: float, batch: int) -> int:
+    """A submit that never finished (worker killed): its outcome is unknown, not failed."""
+    grace = svc.settings.unknown_grace_seconds
+    moved = 0
+    for job_id in due(svc, keys.DUE_SUBMITTING, now, batch):
+        result = svc.states.transition(
+            job_id,
+            expected=[S.SUBMITTING],
+            to=S.SUBMIT_UNKNOWN,
+            due_at=now + grace,
+            timeline={"reason": "submit did not finish (worker lost?); waiting for a callback"},
+        )
+        moved += result.applied
+        if result.previous is None or not result.applied:
+            svc.redis.zrem(keys.DUE_SUBMITTING, job_id)
+    return moved
+
+
+def resolve_unknown(svc: Services, now: float, batch: int) -> int:
+    """No callback claimed the job within the grace period: only now is a resubmit safe enough."""
+    moved = 0
+    for job_id in due(svc, keys.DUE_UNKNOWN, now, batch):
+        result = svc.states.transition(
+            job_id,
+            expected=[S.SUBMIT_UNKNOWN],
+            to=S.QUEUED,
+            due_at=now + CLAIM_SECONDS,
+            timeline={"reason": "no callback within the grace period: resubmitting"},
+        )
+        if result.applied:
+            dispatch.submit(job_id)
+            moved += 1
+        else:
+            svc.redis.zrem(keys.DUE_UNKNOWN, job_id)
+    return moved
+
+
+def drain_polls(svc: Services, now: float, batch: int) -> int:
+    return _claim_and_send(
+        svc, keys.DUE_POLL, due(svc, keys.DUE_POLL, now, batch), now, dispatch.poll
+    )
+
+
+def drain_callbacks(svc: Services, now: float, batch: int) -> int:
+    members = due(svc, keys.DUE_CALLBACK, now, batch)
+    return _claim_and_send(svc, keys.DUE_CALLBACK, members, now, dispatch.apply_callback)
+
+
+def drain_deliveries(svc: Services, now: float, batch: int) -> int:
+    members = due(svc, keys.DUE_DELIVERY, now, batch)
+    return _claim_and_send(svc, keys.DUE_DELIVERY, members, now, dispatch.deliver)
+
+
+def expire_deadlines(svc: Services, now: float, batch: int) -> int:
+    failed = 0
+    is_paused = upstream.paused(svc.redis) is not None
+    for job_id in due(svc, keys.DUE_DEADLINE, now, batch):
+        state = svc.jobs.state_of(job_id)
+        waiting_for_balance = is_paused and state is S.QUEUED
+        code = "insufficient_balance" if waiting_for_balance else "timeout"
+        message = (
+            "Pixazo balance was insufficient until the deadline"
+            if waiting_for_balance
+            else "The job did not finish before its deadline"
+        )
+        result = svc.states.transition(
+            job_id,
+            expected=ACTIVE,
+            to=S.FAILED,
+            fields={"error": {"code": code, "message": message}},
+            timeline={"reason": code},
+            emit=True,
+        )
+        if result.event_id:
+            dispatch.deliver(result.event_id)
+        if not result.applied:
+            svc.redis.zrem(keys.DUE_DEADLINE, job_id)
+        failed += result.applied
+    return failed
+
+
+STEPS: tuple[tuple[str, Callable[[Services, float, int], int]], ...] = (
+    ("deadline", expire_deadlines),
+    ("callbacks", drain_callbacks),
+    ("submitting", expire_submitting),
+    ("unknown", resolve_unknown),
+    ("submits", drain_submits),
+    ("polls", drain_polls),
+    ("deliveries", drain_deliveries),
+)
+
+
+def tick(svc: Services, now: float | None = None) -> TickReport | None:
+    """One pass over every due set; None when another process holds the lock."""
+    moment = clock.now() if now is None else now
+    lock_ms = int(max(svc.settings.reconcile_interval_seconds * 4, 10) * 1000)
+    token = f"{moment}"
+    if not svc.redis.set(LOCK_KEY, token, nx=True, px=lock_ms):
+        return None
+    report = TickReport()
+    try:
+        for name, step in STEPS:
+            report.add(name, step(svc, moment, svc.settings.reconcile_batch_size))
+    finally:
+        if svc.redis.get(LOCK_KEY) == token:
+            svc.redis.delete(LOCK_KEY)
+    return report

@@ -1,0 +1,121 @@
+"""What an upstream status (from a callback or a poll) does to a job.
+
+Callbacks and polls carry the same body, so both end here. The state machine makes the result
+forward-only: a status the job has already passed is recorded on the timeline and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import clock, dispatch, keys
+from orchestrator.services import Services
+from orchestrator.state import ACTIVE, JobState
+
+S = JobState
+# The upstream status -> (states a job may be in to take it, state it moves to).
+_BEFORE_SUBMITTED = frozenset({S.QUEUED, S.SUBMITTING, S.SUBMIT_UNKNOWN})
+_MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
+    "QUEUED": (_BEFORE_SUBMITTED, S.SUBMITTED),
+    "PROCESSING": (_BEFORE_SUBMITTED | {S.SUBMITTED}, S.PROCESSING),
+    "COMPLETED": (ACTIVE, S.COMPLETED),
+    "FAILED": (ACTIVE, S.FAILED),
+    "ERROR": (ACTIVE, S.FAILED),
+}
+_ERROR_CODES = {"FAILED": "upstream_failed", "ERROR": "upstream_error"}
+REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Applied:
+    moved: bool
+    state: JobState | None
+    event_id: str | None = None
+    ignored_reason: str = ""
+
+
+def _fields(status: Mapping[str, Any]) -> dict[str, Any]:
+    upstream = status["status"]
+    fields: dict[str, Any] = {"request_id": status["request_id"], "upstream_status": upstream}
+    if upstream == "COMPLETED":
+        output = status.get("output") or {"media_url": [], "media_type": "video/mp4"}
+        fields["output"] = {
+            "media_url": list(output.get("media_url") or []),
+            "media_type": output.get("media_type") or "video/mp4",
+        }
+        fields["error"] = None
+    elif upstream in _ERROR_CODES:
+        message = status.get("error") or f"Pixazo reported {upstream}"
+        fields["error"] = {"code": _ERROR_CODES[upstream], "message": str(message)}
+    return fields
+
+
+def apply_upstream(
+    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+) -> Applied:
+    """Apply a parsed status body to the job; enqueue the event delivery it creates."""
+    upstream = status["status"]
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return Applied(False, None, ignored_reason="job not found")
+    bound = raw.get("request_id") or ""
+    if bound and bound != status["request_id"] and upstream not in ("COMPLETED", "FAILED", "ERROR"):
+        return _ignore(
+            svc, job_id, JobState(raw["status"]), status, source, "another request of this job"
+        )
+    expected, target = _MOVES[upstream]
+    emit = target in (S.COMPLETED, S.FAILED) or _wants_progress(svc, raw, target)
+    result = svc.states.transition(
+        job_id,
+        expected=expected & ACTIVE,
+        to=target,
+        fields=_fields(status),
+        due_at=clock.now() + stuck_after,
+        timeline={
+            "source": source,
+            "upstream_status": upstream,
+            "request_id": status["request_id"],
+        },
+        emit=emit,
+    )
+    if not result.applied:
+        if result.previous is None:
+            return Applied(False, None, ignored_reason="job not found")
+        if result.previous in (S.SUBMITTED, S.PROCESSING):
+            # Sync-mode progress for a job already there: it is alive, so poll it later.
+            svc.redis.zadd(keys.DUE_POLL, {job_id: clock.now() + stuck_after}, xx=True)
+        return _ignore(svc, job_id, result.previous, status, source, "already past this status")
+    svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS)
+    if result.event_id:
+        dispatch.deliver(result.event_id)
+    return Applied(True, target, result.event_id)
+
+
+def _wants_progress(svc: Services, raw: Mapping[str, str], target: JobState) -> bool:
+    if target is not S.PROCESSING:
+        return False
+    client = svc.clients.get(raw["client_id"])
+    return client is not None and "job.processing" in client.event_types
+
+
+def _ignore(
+    svc: Services,
+    job_id: str,
+    state: JobState | None,
+    status: Mapping[str, Any],
+    source: str,
+    reason: str,
+) -> Applied:
+    svc.jobs.append_timeline(
+        job_id,
+        {
+            "type": "ignored",
+            "source": source,
+            "upstream_status": status["status"],
+            "request_id": status["request_id"],
+            "reason": reason,
+        },
+    )
+    return Applied(False, state, ignored_reason=reason)

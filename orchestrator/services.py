@@ -1,0 +1,64 @@
+"""The objects one process shares: built once from Settings by the app factory.
+
+Tasks and views reach them through :func:`current`, inside the Flask app context that the
+Celery task class pushes, so no connection is ever made at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+
+from orchestrator.clients import ClientStore
+from orchestrator.config import SECONDS_PER_DAY, Settings
+from orchestrator.jobs import JobStore
+from orchestrator.limiter import SubmitLimiter
+from orchestrator.pixazo import PixazoClient
+from orchestrator.state import StateMachine
+
+EXTENSION_NAME = "orchestrator"
+# A fresh job waits this long in the submit due-set before beat treats its task as lost.
+FIRST_SUBMIT_GRACE_SECONDS = 60.0
+REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    states: StateMachine
+    jobs: JobStore
+    clients: ClientStore
+    pixazo: PixazoClient
+    limiter: SubmitLimiter
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.settings.job_retention_days * SECONDS_PER_DAY
+
+
+def build_services(settings: Settings, connection: redis.Redis | None = None) -> Services:
+    r = connection or redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
+    retention = settings.job_retention_days * SECONDS_PER_DAY
+    return Services(
+        settings=settings,
+        redis=r,
+        states=StateMachine(r, retention),
+        jobs=JobStore(r, settings.job_deadline_seconds, FIRST_SUBMIT_GRACE_SECONDS),
+        clients=ClientStore(r),
+        pixazo=PixazoClient(
+            settings.pixazo_base_url, settings.pixazo_api_key, settings.submit_timeout_seconds
+        ),
+        limiter=SubmitLimiter(r, settings.submit_rate_per_second, settings.submit_concurrency),
+    )
+
+
+def current() -> Services:
+    return current_app.extensions[EXTENSION_NAME]

@@ -1,0 +1,162 @@
+"""Submitting a job to Pixazo: at most one submit in flight per job, never a blind resend.
+
+A submit starts with a compare-and-set queued -> submitting, so two deliveries of the same
+Celery message cannot both reach Pixazo. Its outcome decides the next state:
+accepted -> submitted; rejected -> failed; retryable -> queued again, due after a backoff;
+402 -> queued, with submissions paused for everyone; unknown -> submit_unknown, where the job
+waits for a callback on its own URL before a grace period allows a resubmit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+from orchestrator import catalog, clock, dispatch, keys, tokens, upstream
+from orchestrator.pixazo import Outcome, SubmitResult
+from orchestrator.services import Services
+from orchestrator.state import JobState
+
+log = logging.getLogger(__name__)
+S = JobState
+# How long a submit may hold the job in ``submitting`` before beat calls its outcome unknown.
+SUBMITTING_MARGIN_SECONDS = 30.0
+
+
+def backoff_seconds(schedule: tuple[int, ...], attempt: int, retry_after: float | None) -> float:
+    """Full jitter over the schedule's step for this attempt; Retry-After is a floor."""
+    step = schedule[min(max(attempt, 1), len(schedule)) - 1]
+    delay = random.uniform(0, step)
+    return max(delay, retry_after or 0.0)
+
+
+def submit(svc: Services, job_id: str) -> str:
+    """Run one submit of ``job_id`` if it is due; returns a word for logs and tests."""
+    if svc.jobs.state_of(job_id) is not S.QUEUED:
+        return "skipped"
+    now = clock.now()
+    if upstream.paused(svc.redis) and not upstream.is_probe(svc.redis, job_id):
+        svc.redis.zadd(keys.DUE_SUBMIT, {job_id: now + svc.settings.balance_probe_seconds}, xx=True)
+        return "paused"
+    lease, wait = svc.limiter.acquire(now)
+    if lease is None:
+        svc.redis.zadd(keys.DUE_SUBMIT, {job_id: now + wait}, xx=True)
+        return "throttled"
+    try:
+        return _submit_holding_lease(svc, job_id)
+    finally:
+        svc.limiter.release(lease)
+
+
+def _submit_holding_lease(svc: Services, job_id: str) -> str:
+    settings = svc.settings
+    now = clock.now()
+    claimed = svc.states.transition(
+        job_id,
+        expected=[S.QUEUED],
+        to=S.SUBMITTING,
+        due_at=now + settings.submit_timeout_seconds + SUBMITTING_MARGIN_SECONDS,
+        timeline={"reason": "submit"},
+        incr="attempts",
+    )
+    if not claimed.applied:
+        return "skipped"
+    raw = svc.jobs.get_raw(job_id)
+    assert raw is not None
+    spec = catalog.get_model(raw["model"])
+    assert spec is not None
+    webhook_url = tokens.callback_url(settings.public_base_url, settings.secret_key, job_id)
+    result = svc.pixazo.submit(
+        spec.submit_path,
+        json.loads(raw["input"]),
+        webhook_url,
+        raw.get("webhook_mode") or "terminal",
+    )
+    attempt = int(raw.get("attempts") or 1)
+    _record_attempt(svc, job_id, attempt, result)
+    return _settle(svc, job_id, attempt, result)
+
+
+def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> None:
+    svc.jobs.append_timeline(
+        job_id,
+        {
+            "type": "submit_attempt",
+            "attempt": attempt,
+            "outcome": result.outcome.value,
+            "http_status": result.http_status,
+            "latency_ms": result.latency_ms,
+            "request_id": result.request_id,
+            "answer": result.answer or result.message,
+        },
+    )
+    upstream.record_answer(svc.redis, result.http_status, result.latency_ms, result.message)
+
+
+def _fail(svc: Services, job_id: str, code: str, message: str) -> str:
+    moved = svc.states.transition(
+        job_id,
+        expected=[S.SUBMITTING],
+        to=S.FAILED,
+        fields={"error": {"code": code, "message": message}},
+        timeline={"reason": code},
+        emit=True,
+    )
+    if moved.event_id:
+        dispatch.deliver(moved.event_id)
+    return code
+
+
+def _requeue(svc: Services, job_id: str, delay: float, reason: str) -> None:
+    svc.states.transition(
+        job_id,
+        expected=[S.SUBMITTING],
+        to=S.QUEUED,
+        due_at=clock.now() + delay,
+        timeline={"reason": reason, "retry_in_seconds": round(delay, 3)},
+    )
+
+
+def _settle(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> str:
+    settings = svc.settings
+    now = clock.now()
+    outcome = result.outcome
+    if outcome is Outcome.ACCEPTED:
+        assert result.request_id is not None
+        svc.jobs.bind_request(result.request_id, job_id, settings.job_retention_days * 86400)
+        if upstream.is_probe(svc.redis, job_id):
+            upstream.resume(svc.redis, by="balance probe")
+        svc.states.transition(
+            job_id,
+            expected=[S.SUBMITTING, S.SUBMIT_UNKNOWN],
+            to=S.SUBMITTED,
+            fields={"request_id": result.request_id, "upstream_status": "QUEUED"},
+            due_at=now + settings.stuck_after_seconds,
+            timeline={"reason": "accepted", "request_id": result.request_id},
+        )
+        return "submitted"
+    if outcome is Outcome.REJECTED:
+        return _fail(
+            svc, job_id, "upstream_rejected", result.message or "Pixazo rejected the request"
+        )
+    if outcome is Outcome.AUTH:
+        return _fail(svc, job_id, "upstream_auth", "Pixazo refused our credentials")
+    if outcome is Outcome.INSUFFICIENT_BALANCE:
+        upstream.pause(svc.redis, "insufficient_balance", by="pixazo 402")
+        _requeue(svc, job_id, settings.balance_probe_seconds, "insufficient_balance")
+        return "paused"
+    if outcome is Outcome.UNKNOWN:
+        svc.states.transition(
+            job_id,
+            expected=[S.SUBMITTING],
+            to=S.SUBMIT_UNKNOWN,
+            due_at=now + settings.unknown_grace_seconds,
+            timeline={"reason": f"outcome unknown ({result.message}); waiting for a callback"},
+        )
+        return "unknown"
+    if attempt >= len(settings.submit_retry_schedule):
+        return _fail(svc, job_id, "upstream_unavailable", f"gave up after {attempt} attempts")
+    delay = backoff_seconds(settings.submit_retry_schedule, attempt, result.retry_after)
+    _requeue(svc, job_id, delay, f"retryable ({result.http_status or result.message})")
+    return "retry"

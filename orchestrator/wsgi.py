@@ -1,0 +1,5 @@
+"""gunicorn entry: ``gunicorn orchestrator.wsgi:app``."""
+
+from orchestrator.app import create_app
+
+app = create_app()

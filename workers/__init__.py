@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that pass ids to the orchestrator's domain functions."""
