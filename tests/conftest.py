@@ -238,9 +238,13 @@ def start_system(redis_url: str, env_overrides: dict[str, str] | None = None,
 
 @pytest.fixture(scope="session")
 def system_session(redis_url: str) -> Iterator[System]:
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    clean_keys(r)
-    stack, system = start_system(redis_url)
+    """One system for the session. ORCHESTRATOR_TEST_REDIS=own gives it a private redis-server
+    on a free port instead of REDIS_URL's db 14 (for several test sessions at once)."""
+    stack = Stack()
+    if os.environ.get("ORCHESTRATOR_TEST_REDIS") == "own":
+        _, redis_url = stack.start_redis()
+    clean_keys(redis.Redis.from_url(redis_url, decode_responses=True))
+    stack, system = start_system(redis_url, stack=stack)
     try:
         yield system
     finally:

@@ -20,6 +20,17 @@ import marshmallow
 from orchestrator.catalog import MODELS, validate_input
 from orchestrator.sim.dispatch import AttemptReport, CallbackSender, Delivery, Scheduler
 from orchestrator.sim.knobs import SimConfig
+from orchestrator.sim.replies import (
+    FORBIDDEN_BODY,
+    INSUFFICIENT_BALANCE_BODY,
+    INTERNAL_ERROR_BODY,
+    RATE_LIMITED_BODY,
+    UNAUTHORIZED_BODY,
+    Reply,
+    bad_request,
+    model_not_found,
+    validation_message,
+)
 from orchestrator.sim.timeline import (
     COMPLETED,
     ERROR,
@@ -38,30 +49,6 @@ CROSSING_DELAY_SECONDS = (0.0, 0.05)  # random spread so out-of-order callbacks 
 LATE_PROGRESS_DELAY_SECONDS = (0.1, 0.4)  # after the terminal one, in out_of_order mode
 DUPLICATE_SPACING_SECONDS = 0.05
 DEFER_PROGRESS_SHARE = 0.5
-
-UNAUTHORIZED_BODY = {
-    "statusCode": 401,
-    "message": "Access denied due to invalid subscription key. "
-    "Make sure to provide a valid key for an active subscription.",
-}
-FORBIDDEN_BODY = {"statusCode": 403, "message": "Forbidden"}
-RATE_LIMITED_BODY = {"statusCode": 429, "message": "Rate limit is exceeded. Try again later."}
-INSUFFICIENT_BALANCE_BODY = {
-    "error": "Insufficient Balance",
-    "message": "Your wallet does not have enough balance.",
-}
-INTERNAL_ERROR_BODY = {
-    "error": "Internal Server Error",
-    "message": "An unexpected error occurred while processing the request.",
-}
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_seconds: float = 0.0  # sleep before answering (after the state change is made)
 
 
 @dataclass(frozen=True)
@@ -95,26 +82,6 @@ class SimStats:
             name: dict(value) if isinstance(value, Counter) else value
             for name, value in vars(self).items()
         }
-
-
-def bad_request(message: str) -> Reply:
-    return Reply(400, {"error": "Bad Request", "message": message})
-
-
-def model_not_found(model_id: str) -> Reply:
-    message = f"Model '{model_id}' not found or is disabled"
-    return Reply(400, {"error": "Model not found", "message": message})
-
-
-def _validation_message(error: marshmallow.ValidationError) -> str:
-    messages = error.messages
-    if not isinstance(messages, dict):
-        return "; ".join(map(str, messages))
-    parts = []
-    for name, problems in sorted(messages.items()):
-        text = ", ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
-        parts.append(text if name == "_schema" else f"{name}: {text}")
-    return "; ".join(parts)
 
 
 class SimEngine:
@@ -247,7 +214,7 @@ class SimEngine:
         try:
             validate_input(attempt.model_id, attempt.body)
         except marshmallow.ValidationError as error:
-            return bad_request(_validation_message(error))
+            return bad_request(validation_message(error))
         if (cfg.balance is not None and cfg.balance <= 0) or self._chance(cfg.rate_402):
             return Reply(402, INSUFFICIENT_BALANCE_BODY)
         if self._chance(cfg.rate_500):

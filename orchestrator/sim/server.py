@@ -11,7 +11,8 @@ from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from orchestrator.catalog import MODELS
-from orchestrator.sim.engine import Reply, SimEngine, SubmitAttempt
+from orchestrator.sim.engine import SimEngine, SubmitAttempt
+from orchestrator.sim.replies import Reply
 from orchestrator.sim.timeline import MEDIA_FILENAME
 
 API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
