@@ -427,6 +427,14 @@ def resolve_alias(name: str, has_image: bool) -> str | None:
     return family[1] if has_image else family[0]
 
 
+# Pixazo's v5.6 models require fields that the gateways treat as optional (their examples send
+# only model and prompt); the gateway route fills them with the gateways' documented defaults.
+GATEWAY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pixverse": {"aspect_ratio": "16:9", "resolution": "720p", "duration": 5},
+    "pixverse-i2v": {"resolution": "720p", "duration": "5"},
+}
+
+
 def gateway_to_input(body: dict) -> tuple[str, dict]:
     """Map a gateway-style flat body to (model id, model input) without validating the input:
     fields the model does not take are passed on so that validation names them."""
@@ -453,6 +461,8 @@ def gateway_to_input(body: dict) -> tuple[str, dict]:
         model_input[target] = value
     if errors:
         raise marshmallow.ValidationError(errors)
+    for name, value in GATEWAY_DEFAULTS.get(model_id, {}).items():
+        model_input.setdefault(name, value)
     if model_id == V56_I2V:
         _stringify_v56_i2v_duration(model_input)
     return model_id, model_input

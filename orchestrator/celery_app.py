@@ -15,6 +15,7 @@ from flask import Flask
 
 from orchestrator import dispatch
 from orchestrator.config import Settings
+from orchestrator.retention import TRIM_EVERY_SECONDS
 
 TASK_MODULES = (
     "workers.submit",
@@ -22,6 +23,7 @@ TASK_MODULES = (
     "workers.poll",
     "workers.delivery",
     "workers.reconcile",
+    "workers.retention",
 )
 VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_SOFT_TIME_LIMIT_SECONDS = 240
@@ -56,7 +58,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": dispatch.RECONCILE,
                 "schedule": settings.reconcile_interval_seconds,
                 "options": {"expires": max(settings.reconcile_interval_seconds * 2, 1.0)},
-            }
+            },
+            "trim-indexes": {
+                "task": dispatch.TRIM_INDEXES,
+                "schedule": TRIM_EVERY_SECONDS,
+            },
         },
     }
 

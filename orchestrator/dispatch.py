@@ -20,6 +20,7 @@ APPLY_CALLBACK = "workers.callbacks.apply_callback"
 POLL = "workers.poll.poll_job"
 DELIVER = "workers.delivery.deliver_event"
 RECONCILE = "workers.reconcile.reconcile"
+TRIM_INDEXES = "workers.retention.trim_indexes"
 
 QUEUE_SUBMIT = "submit"
 QUEUE_CALLBACKS = "callbacks"
@@ -34,6 +35,7 @@ ROUTES = {
     POLL: {"queue": QUEUE_POLL},
     DELIVER: {"queue": QUEUE_DELIVERY},
     RECONCILE: {"queue": QUEUE_RECONCILE},
+    TRIM_INDEXES: {"queue": QUEUE_RECONCILE},
 }
 
 

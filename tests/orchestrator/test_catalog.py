@@ -326,8 +326,17 @@ def test_gateway_v56_image_duration_becomes_a_string():
 
 def test_gateway_v56_text_duration_stays_an_integer():
     body = {"model": "pixverse/v5.6", "prompt": "x", "duration": 5, "resolution_ratio": "1:1"}
-    expected = {"prompt": "x", "duration": 5, "aspect_ratio": "1:1"}
+    expected = {"prompt": "x", "duration": 5, "aspect_ratio": "1:1", "resolution": "720p"}
     assert gateway_to_input(body) == (V56_T2V, expected)
+
+
+def test_gateway_fills_the_v56_fields_pixazo_requires_with_the_gateways_defaults():
+    model_id, model_input = gateway_to_input({"model": "pixverse/v5.6", "prompt": "x"})
+    assert validate_input(model_id, model_input) == {
+        "prompt": "x", "aspect_ratio": "16:9", "resolution": "720p", "duration": 5}
+    model_id, model_input = gateway_to_input(
+        {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE})
+    assert validate_input(model_id, model_input)["duration"] == "5"
 
 
 def test_gateway_passes_unknown_fields_so_validation_names_them():
