@@ -1,7 +1,474 @@
-"""The ops console blueprint (``/ops``)."""
+"""The ops console (``/ops``): server-rendered pages over the same actions as the CLI and API.
+
+Every page needs a signed-in operator; every POST needs the session's CSRF token and an
+explicit confirmation (each action has its own confirm page that says what will happen); each
+action goes through :mod:`orchestrator.actions`, which writes the job's timeline and the audit
+log with the operator's name. After a POST the browser is redirected (no resubmit on reload).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from datetime import UTC, datetime
+from typing import Any
 
-bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ops import auth, dashboard, present
+from orchestrator import actions, catalog, keys, upstream
+from orchestrator.errors import error_response
+from orchestrator.ids import is_id
+from orchestrator.jobs import JobFilter, decode_cursor, error_code, index_for
+from orchestrator.services import Services, current
+from orchestrator.state import PUBLIC_STATUSES
+
+bp = Blueprint(
+    "ops",
+    __name__,
+    url_prefix="/ops",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+PAGE_SIZE = 50
+REFRESH_SECONDS = 10
+PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
+JOB_ACTIONS = ("retry", "repoll", "cancel", "redeliver")
+ERROR_CODES = (
+    "upstream_error",
+    "upstream_failed",
+    "upstream_rejected",
+    "upstream_auth",
+    "upstream_unavailable",
+    "insufficient_balance",
+    "timeout",
+)
+_TIME_INPUT = "%Y-%m-%dT%H:%M"
+
+
+@bp.before_request
+def _guard() -> Response | None:
+    g.operator = auth.signed_in_operator()
+    if request.endpoint not in PUBLIC_ENDPOINTS and g.operator is None:
+        if auth.wants_json():
+            return error_response(401, "unauthorized", "Sign in to the ops console.")
+        return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+    if request.method == "POST" and not auth.csrf_ok():
+        if auth.wants_json():
+            return error_response(403, "csrf_failed", "The form's CSRF token is missing or wrong.")
+        return Response(
+            render_template("ops/refused.html"), status=403, content_type="text/html; charset=utf-8"
+        )
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; media-src *; img-src 'self' data:; frame-ancestors 'none'",
+    )
+    return response
+
+
+@bp.app_template_global()
+def csrf_token() -> str:
+    return auth.csrf_token()
+
+
+@bp.app_template_filter("rel")
+def _rel(value: str | None) -> str:
+    return present.relative(value)
+
+
+@bp.app_template_filter("abs")
+def _abs(value: str | None) -> str:
+    return present.absolute(value)
+
+
+@bp.app_template_filter("pretty")
+def _pretty(value: Any) -> str:
+    return present.pretty(value)
+
+
+@bp.app_template_global()
+def state_class(state: str | None) -> str:
+    return present.state_class(state)
+
+
+@bp.context_processor
+def _globals() -> dict[str, Any]:
+    return {"operator": g.get("operator")}
+
+
+def _svc() -> Services:
+    return current()
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Response:
+    return Response(
+        render_template(template, **context), status=status, content_type="text/html; charset=utf-8"
+    )
+
+
+# ------------------------------------------------------------------------------ sign-in
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    target = auth.safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if g.operator:
+            return redirect(target)
+        auth.csrf_token()
+        return _page("ops/login.html", next=target)
+    name = (request.form.get("name") or "").strip()
+    password = request.form.get("password") or ""
+    store = auth.operators()
+    if store.locked_out(name):
+        return _page(
+            "ops/login.html",
+            429,
+            next=target,
+            name=name,
+            error="Too many failed sign-ins for this name; wait 15 minutes.",
+        )
+    if not name or not store.verify(name, password):
+        return _page("ops/login.html", 401, next=target, name=name, error="Wrong name or password.")
+    auth.sign_in(name)
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    auth.sign_out()
+    flash("Signed out.")
+    return redirect(url_for("ops.login"))
+
+
+# ------------------------------------------------------------------------------ dashboard
+
+
+@bp.get("/")
+def index() -> Response:
+    svc = _svc()
+    return _page(
+        "ops/dashboard.html",
+        data=dashboard.overview(svc),
+        clients=_client_names(svc),
+        refresh=REFRESH_SECONDS,
+    )
+
+
+def _client_names(svc: Services) -> dict[str, str]:
+    ids = sorted(svc.clients.all_ids())
+    pipe = svc.redis.pipeline(transaction=False)
+    for client_id in ids:
+        pipe.hget(keys.client(client_id), "name")
+    return {c: (n or c) for c, n in zip(ids, pipe.execute(), strict=True)}
+
+
+# ------------------------------------------------------------------------------ job list
+
+
+def _parse_time(value: str | None) -> int | None:
+    """A time filter (ISO 8601 or the browser's datetime-local, read as UTC) in epoch ms."""
+    if not value:
+        return None
+    moment = present.parse_iso(value.strip())
+    if moment is None:
+        try:
+            moment = datetime.strptime(value.strip(), _TIME_INPUT).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return int(moment.timestamp() * 1000)
+
+
+def _search(svc: Services, query: str) -> str | None:
+    """The job page a search names: a job id, a Pixazo request_id or an event id."""
+    if is_id(query, "job"):
+        return query if svc.redis.exists(keys.job(query)) else None
+    if is_id(query, "evt"):
+        return svc.redis.hget(keys.event(query), "job_id")
+    return svc.jobs.job_for_request(query)
+
+
+@bp.get("/jobs")
+def jobs() -> Response:
+    svc = _svc()
+    args = request.args
+    query = (args.get("q") or "").strip()
+    if query:
+        found = _search(svc, query)
+        if found:
+            return redirect(url_for("ops.job", job_id=found))
+        flash(f"No job, event or Pixazo request_id matches {query!r}.", "error")
+    flt = JobFilter(
+        status=args.get("status") if args.get("status") in PUBLIC_STATUSES else None,
+        client_id=args.get("client") or None,
+        model=args.get("model") if args.get("model") in catalog.MODELS else None,
+        error_code=args.get("error_code") if args.get("error_code") in ERROR_CODES else None,
+    )
+    since, until = _parse_time(args.get("since")), _parse_time(args.get("until"))
+    cursor = args.get("cursor") or None
+    try:
+        decode_cursor(cursor)
+    except ValueError:
+        cursor = None
+        flash("That page link was malformed; showing the first page.", "error")
+    index, keep = index_for(flt, svc.redis)
+    page = svc.jobs.list_range(index, PAGE_SIZE, cursor, since_ms=since, until_ms=until, keep=keep)
+    rows = [raw for raw in svc.jobs.get_many(page.ids) if raw]
+    matching = None
+    if keep is None:  # the index alone answers the filter: its size in the range is exact
+        low, high = ("-inf" if since is None else since), ("+inf" if until is None else until)
+        matching = svc.redis.zcount(index, low, high)
+    for raw in rows:
+        raw["error_code"] = error_code(raw)
+    filters = {k: v for k, v in args.items() if k not in ("cursor", "q") and v}
+    return _page(
+        "ops/jobs.html",
+        rows=rows,
+        matching=matching,
+        page=page,
+        filters=filters,
+        flt=flt,
+        statuses=PUBLIC_STATUSES,
+        models=list(catalog.MODELS),
+        error_codes=ERROR_CODES,
+        clients=_client_names(svc),
+        next_url=url_for("ops.jobs", **filters, cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+        first_url=url_for("ops.jobs", **filters) if cursor else None,
+        dead_for_client=len(actions.dead_letters(svc, flt.client_id, actions.BULK_LIMIT))
+        if flt.client_id
+        else None,
+    )
+
+
+# ------------------------------------------------------------------------------ job page
+
+
+def _job_view(svc: Services, job_id: str) -> dict[str, Any] | None:
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return None
+    job = svc.jobs.get(job_id) or {}
+    secrets = present.secrets_for(svc.settings, job_id)
+    events = []
+    for event_type, event_id in sorted(actions.job_event_ids(svc, job_id).items()):
+        evt = svc.redis.hgetall(keys.event(event_id)) or {}
+        events.append(
+            {
+                "id": event_id,
+                "type": event_type,
+                "state": evt.get("state", "expired"),
+                "attempts": evt.get("attempts", "0"),
+                "next_attempt_at": evt.get("next_attempt_at"),
+                "note": evt.get("note"),
+                "settled_at": evt.get("settled_at"),
+                "dead": svc.redis.zscore(keys.DEAD_DELIVERIES, event_id) is not None,
+            }
+        )
+    client = svc.clients.get(raw["client_id"])
+    return present.redact(
+        {
+            "job": job,
+            "state": raw["status"],
+            "client_id": raw["client_id"],
+            "client_name": client.name if client else raw["client_id"],
+            "callback_url": present.safe_url(job.get("callback_url")),
+            "endpoint": present.safe_url(client.callback_url if client else None),
+            "polls": raw.get("polls", "0"),
+            "media": present.media_urls(job.get("output")),
+            "timeline": svc.jobs.timeline(job_id),
+            "events": events,
+        },
+        secrets,
+    )
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> Response:
+    svc = _svc()
+    view = _job_view(svc, job_id)
+    if view is None:
+        return _page("ops/missing.html", 404, what=f"job {job_id}")
+    return _page("ops/job.html", v=view, rest=present.timeline_rest, offset=present.offset)
+
+
+def _confirm_context(svc: Services, job_id: str, action: str) -> dict[str, Any] | None:
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return None
+    event_id = request.values.get("event") or ""
+    if action == "redeliver" and not (
+        is_id(event_id, "evt") and svc.redis.hget(keys.event(event_id), "job_id") == job_id
+    ):
+        return None
+    return {
+        "job_id": job_id,
+        "action": action,
+        "state": raw["status"],
+        "request_id": raw.get("request_id") or None,
+        "model": raw["model"],
+        "event_id": event_id or None,
+        "charge_warning": action == "retry"
+        and bool(raw.get("request_id") or raw["status"] == "submit_unknown"),
+    }
+
+
+@bp.get("/jobs/<job_id>/<action>")
+def confirm(job_id: str, action: str) -> Response:
+    if action not in JOB_ACTIONS:
+        abort(404)
+    context = _confirm_context(_svc(), job_id, action)
+    if context is None:
+        return _page("ops/missing.html", 404, what=f"{action} for job {job_id}")
+    return _page("ops/confirm.html", c=context)
+
+
+@bp.post("/jobs/<job_id>/<action>")
+def act(job_id: str, action: str) -> Response:
+    if action not in JOB_ACTIONS:
+        abort(404)
+    svc = _svc()
+    context = _confirm_context(svc, job_id, action)
+    if context is None:
+        return _page("ops/missing.html", 404, what=f"{action} for job {job_id}")
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was done: the action was not confirmed.", "error")
+        return redirect(
+            url_for("ops.confirm", job_id=job_id, action=action, event=context["event_id"])
+        )
+    actor = g.operator
+    if action == "retry":
+        result = actions.retry(
+            svc, job_id, actor, confirm_charge=request.form.get("confirm_charge") == "yes"
+        )
+        if not result.ok and (result.data or {}).get("needs_confirmation"):
+            flash("Tick the second-charge box to resubmit this job.", "error")
+            return redirect(url_for("ops.confirm", job_id=job_id, action="retry"))
+    elif action == "repoll":
+        result = actions.repoll(svc, job_id, actor)
+    elif action == "cancel":
+        result = actions.cancel(svc, job_id, actor)
+    else:
+        result = actions.redeliver(svc, context["event_id"], actor)
+    flash(f"{action}: {result.message}", "ok" if result.ok else "error")
+    return redirect(url_for("ops.job", job_id=job_id))
+
+
+# ------------------------------------------------------------------------------ bulk actions
+
+
+def _bulk_selection(svc: Services, kind: str) -> dict[str, Any]:
+    client_id = request.values.get("client") or None
+    if kind == "redeliver":
+        if not client_id:
+            abort(404)
+        events = actions.dead_letters(svc, client_id, actions.BULK_LIMIT)
+        return {"kind": kind, "client": client_id, "count": len(events), "charged": 0}
+    code = request.values.get("error_code") or "upstream_error"
+    if code not in ERROR_CODES:
+        abort(404)
+    model = request.values.get("model") or None
+    model = model if model in catalog.MODELS else None
+    found = actions.failed_jobs(svc, code, client_id, model, actions.BULK_LIMIT)
+    return {
+        "kind": kind,
+        "client": client_id,
+        "model": model,
+        "error_code": code,
+        "count": len(found),
+        "charged": sum(1 for raw in found if raw.get("request_id")),
+        "limit": actions.BULK_LIMIT,
+    }
+
+
+@bp.route("/bulk/<kind>", methods=["GET", "POST"])
+def bulk(kind: str) -> Response:
+    if kind not in ("redeliver", "retry"):
+        abort(404)
+    svc = _svc()
+    selection = _bulk_selection(svc, kind)
+    selection["client_name"] = _client_names(svc).get(selection["client"] or "", None)
+    if request.method == "GET":
+        return _page("ops/bulk.html", s=selection)
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was done: the action was not confirmed.", "error")
+        return _page("ops/bulk.html", s=selection)
+    if kind == "redeliver":
+        if not selection["client"]:
+            abort(404)
+        result = actions.redeliver_client_since(svc, selection["client"], 0.0, g.operator)
+    else:
+        result = actions.retry_failed(
+            svc,
+            g.operator,
+            selection["error_code"],
+            selection["client"],
+            selection["model"],
+            confirm_charge=request.form.get("confirm_charge") == "yes",
+        )
+    flash(result.message, "ok" if result.ok else "error")
+    back = {"client": selection["client"]} if selection["client"] else {}
+    if kind == "retry" and not result.ok:
+        return redirect(url_for("ops.bulk", kind=kind, error_code=selection["error_code"], **back))
+    return redirect(url_for("ops.jobs", **back))
+
+
+# ------------------------------------------------------------------------------ submissions
+
+
+@bp.route("/submissions/<verb>", methods=["GET", "POST"])
+def submissions(verb: str) -> Response:
+    if verb not in ("pause", "resume"):
+        abort(404)
+    svc = _svc()
+    if request.method == "GET":
+        return _page("ops/submissions.html", verb=verb, paused=upstream.paused(svc.redis))
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was done: the action was not confirmed.", "error")
+        return redirect(url_for("ops.index"))
+    if verb == "pause":
+        reason = (request.form.get("reason") or "operator").strip()[:200]
+        upstream.pause(svc.redis, reason, by=g.operator)
+        actions.audit(svc, g.operator, "pause", "submissions", reason)
+    else:
+        upstream.resume(svc.redis, by=g.operator)
+        actions.audit(svc, g.operator, "resume", "submissions")
+    flash(f"Submissions {verb}d.", "ok")
+    return redirect(url_for("ops.index"))
+
+
+# ------------------------------------------------------------------------------ audit log
+
+
+@bp.get("/audit")
+def audit() -> Response:
+    entries = actions.audit_log(_svc(), limit=200)
+    return _page("ops/audit.html", entries=entries)
+
+
+@bp.get("/api/overview")
+def overview_json() -> Response:
+    """The dashboard's numbers as JSON (for scripts and the page's refresh)."""
+    data = dashboard.overview(_svc())
+    data["counts"] = [vars(c) for c in data["counts"]]
+    return Response(json.dumps(data, default=str), content_type="application/json")

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import clock, delivery, dispatch, keys
+from orchestrator.jobs import JobFilter, index_for
 from orchestrator.services import Services
 from orchestrator.state import ACTIVE, PUBLIC_STATUS, JobState
 
 AUDIT_KEY = "audit"
 AUDIT_KEEP = 10_000
+BULK_LIMIT = 500  # jobs or events one bulk action touches; run it again for more
+_BULK_PAGES = 20  # pages of the job list a bulk selection may read
 _CAS_TRIES = 5
 
 
@@ -130,6 +133,12 @@ def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
 def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
     if not delivery.replay(svc, event_id):
         return ActionResult(False, "no such event")
+    job_id = svc.redis.hget(keys.event(event_id), "job_id")
+    if job_id:
+        svc.jobs.append_timeline(
+            job_id,
+            {"type": "operator", "action": "redeliver", "actor": actor, "event_id": event_id},
+        )
     dispatch.deliver(event_id)
     audit(svc, actor, "redeliver", event_id)
     return ActionResult(True, "redelivery queued")
@@ -142,3 +151,79 @@ def redeliver_job(svc: Services, job_id: str, actor: str) -> ActionResult:
     for event_id in events.values():
         redeliver(svc, event_id, actor)
     return ActionResult(True, f"{len(events)} event(s) queued for redelivery")
+
+
+def dead_letters(
+    svc: Services, client_id: str | None = None, limit: int = BULK_LIMIT
+) -> list[dict[str, str]]:
+    """Dead-lettered events (their hashes), newest first, of one client or of all."""
+    index = keys.client_dead_deliveries(client_id) if client_id else keys.DEAD_DELIVERIES
+    ids = svc.redis.zrevrange(index, 0, limit - 1)
+    pipe = svc.redis.pipeline(transaction=False)
+    for event_id in ids:
+        pipe.hgetall(keys.event(event_id))
+    return [dict(evt) for evt in pipe.execute() if evt]
+
+
+def failed_jobs(
+    svc: Services,
+    error_code: str | None,
+    client_id: str | None = None,
+    model: str | None = None,
+    limit: int = BULK_LIMIT,
+) -> list[dict[str, str]]:
+    """Failed jobs (raw), newest first, optionally with one error code, client or model."""
+    flt = JobFilter(status="failed", client_id=client_id, model=model, error_code=error_code)
+    index, keep = index_for(flt, svc.redis)
+    out: list[dict[str, str]] = []
+    cursor = None
+    for _ in range(_BULK_PAGES):
+        page = svc.jobs.list_range(index, limit - len(out), cursor, keep=keep)
+        out += [raw for raw in svc.jobs.get_many(page.ids) if raw]
+        cursor = page.next_cursor
+        if cursor is None or len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def retry_failed(
+    svc: Services,
+    actor: str,
+    error_code: str | None,
+    client_id: str | None = None,
+    model: str | None = None,
+    confirm_charge: bool = False,
+    limit: int = BULK_LIMIT,
+) -> ActionResult:
+    """Resubmit the failed jobs of a selection; any that Pixazo accepted before need
+    ``confirm_charge``, because each of their resubmits is a second charge."""
+    jobs = failed_jobs(svc, error_code, client_id, model, limit)
+    charged = sum(1 for raw in jobs if raw.get("request_id"))
+    if charged and not confirm_charge:
+        return ActionResult(
+            False,
+            f"{charged} of these {len(jobs)} job(s) were accepted by Pixazo: resubmitting them "
+            "is a second charge each (confirm to proceed)",
+            data={"needs_confirmation": True, "count": len(jobs), "charged": charged},
+        )
+    done = [raw["id"] for raw in jobs if retry(svc, raw["id"], actor, confirm_charge).ok]
+    target = " ".join(f"{k}={v}" for k, v in (("client", client_id), ("model", model)) if v)
+    audit(svc, actor, "bulk_retry", target or "all clients", f"{error_code}: {len(done)} job(s)")
+    return ActionResult(
+        True, f"{len(done)} failed job(s) queued for resubmission", data={"count": len(done)}
+    )
+
+
+def redeliver_client_since(svc: Services, client_id: str, since: float, actor: str) -> ActionResult:
+    """Replay every delivery of ``client_id`` dead-lettered at or after ``since`` (unix s)."""
+    if svc.clients.get(client_id) is None:
+        return ActionResult(False, "no such client")
+    event_ids = [
+        e for e in delivery.dead_since(svc, client_id, since) if redeliver(svc, e, actor).ok
+    ]
+    audit(svc, actor, "bulk_redeliver", client_id, f"{len(event_ids)} since {clock.iso(since)}")
+    return ActionResult(
+        True,
+        f"{len(event_ids)} failed delivery(ies) queued for redelivery",
+        data={"client_id": client_id, "since": clock.iso(since), "event_ids": event_ids},
+    )

@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from orchestrator import actions, catalog, clock, keys
 from orchestrator.clients import Client
-from orchestrator.errors import ApiError, validation_error
+from orchestrator.errors import ApiError, encodable, validation_error
 from orchestrator.intake import gateway_body_to_request, submit_job
 from orchestrator.jobs import decode_cursor
 from orchestrator.schemas import ClientUpdateSchema, JobListQuerySchema
@@ -70,8 +70,11 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _json_body() -> Any:
-    body = request.get_json(silent=True, force=True)
-    if body is None:
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # nesting deeper than the parser goes: still the client's fault
+        body = None
+    if body is None or not encodable(body):
         raise ApiError(400, "bad_request", "The body must be JSON.")
     return body
 
@@ -112,7 +115,8 @@ def get_job(job_id: str) -> Response:
 @authenticated
 def list_jobs() -> Response:
     try:
-        query = _LIST_QUERY.load(request.args.to_dict())
+        # API.md's own template is ``?status=&model=&limit=&cursor=``: an empty value is absent.
+        query = _LIST_QUERY.load({k: v for k, v in request.args.items() if v != ""})
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
     if "model" in query and catalog.get_model(query["model"]) is None:

@@ -6,17 +6,20 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
 import click
 
-from orchestrator import actions, keys, upstream
+from ops.operators import OperatorError, OperatorStore
+from orchestrator import actions, upstream
 from orchestrator.app import create_app
-from orchestrator.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES
+from orchestrator.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRET_KEEP_SECONDS
 from orchestrator.config import ConfigError
 from orchestrator.consumer import consumer_command
 from orchestrator.demo import demo_command
+from orchestrator.jobs import JobFilter, index_for
 from orchestrator.services import Services, current
 from orchestrator.sim.cli import sim_command
 from orchestrator.state import PUBLIC_STATUSES
@@ -143,13 +146,31 @@ def clients_update(
 
 @clients.command("rotate-secret")
 @click.argument("client_id")
+@click.option(
+    "--keep-old-for",
+    default=OLD_SECRET_KEEP_SECONDS,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seconds the previous secret keeps signing (events carry both signatures).",
+)
 @with_services
-def clients_rotate(svc: Services, client_id: str) -> None:
+def clients_rotate(svc: Services, client_id: str, keep_old_for: int) -> None:
     """Add a new webhook secret; events are signed with both until the old one is dropped."""
-    secret = svc.clients.rotate_secret(client_id)
+    secret = svc.clients.rotate_secret(client_id, keep_old_for)
     if secret is None:
         raise click.ClickException(f"no client {client_id}")
     click.echo(json.dumps({"client_id": client_id, "webhook_secret": secret}))
+
+
+@clients.command("drop-old-secrets")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def clients_drop_old_secrets(svc: Services, client_id: str, as_json: bool) -> None:
+    """Stop signing with the previous secret now (after consumers switched to the new one)."""
+    if not svc.clients.drop_old_secrets(client_id):
+        raise click.ClickException(f"no client {client_id}")
+    _emit({"client_id": client_id, "secrets": 1}, as_json, f"old secrets dropped for {client_id}")
 
 
 @clients.command("list")
@@ -170,6 +191,9 @@ def jobs() -> None:
 @click.option("--status", type=click.Choice(PUBLIC_STATUSES), default=None)
 @click.option("--client", "client_id", default=None)
 @click.option("--model", default=None)
+@click.option("--error-code", default=None, help="Only jobs whose error has this code.")
+@click.option("--since", default=None, help="Created at or after this ISO 8601 time (UTC).")
+@click.option("--until", default=None, help="Created at or before this ISO 8601 time (UTC).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
 @click.option("--cursor", default=None)
 @click.option("--json", "as_json", is_flag=True)
@@ -179,32 +203,42 @@ def jobs_list(
     status: str | None,
     client_id: str | None,
     model: str | None,
+    error_code: str | None,
+    since: str | None,
+    until: str | None,
     limit: int,
     cursor: str | None,
     as_json: bool,
 ) -> None:
-    """Newest first; filter by status, client and model."""
-    if client_id and status:
-        index = keys.client_status_index(client_id, status)
-    elif client_id:
-        index = keys.client_index(client_id)
-    elif status:
-        index = keys.status_index(status)
-    elif model:
-        index = keys.model_index(model)
-    else:
-        index = keys.ALL_JOBS
-    keep = (
-        (lambda raw: raw.get("model") == model)
-        if model and index != keys.model_index(model)
-        else None
-    )
-    ids, next_cursor = svc.jobs.list_ids(index, limit, cursor, keep)
-    rows = [j for j in (svc.jobs.get(i) for i in ids) if j]
+    """Newest first; filter by status, client, model, error code and creation time."""
+    flt = JobFilter(status=status, client_id=client_id, model=model, error_code=error_code)
+    index, keep = index_for(flt, svc.redis)
+    try:
+        page = svc.jobs.list_range(
+            index,
+            limit,
+            cursor,
+            since_ms=_time_ms(since, "--since"),
+            until_ms=_time_ms(until, "--until"),
+            keep=keep,
+        )
+    except ValueError:
+        raise click.BadParameter("malformed cursor", param_hint="--cursor") from None
+    rows = [j for j in (svc.jobs.get(i) for i in page.ids) if j]
     text = "\n".join(
         f"{j['id']}  {j['status']:<10} {j['model']:<28} {j['request_id'] or '-'}" for j in rows
     )
-    _emit({"data": rows, "next_cursor": next_cursor}, as_json, text or "no jobs")
+    _emit({"data": rows, "next_cursor": page.next_cursor}, as_json, text or "no jobs")
+
+
+def _time_ms(value: str | None, option: str) -> int | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("must be an ISO 8601 time", param_hint=option) from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 @jobs.command("show")
@@ -248,6 +282,26 @@ def jobs_retry(svc: Services, job_id: str, yes: bool, as_json: bool) -> None:
     _result(actions.retry(svc, job_id, _actor(), confirm_charge=yes), as_json)
 
 
+@jobs.command("retry-failed")
+@click.option("--error-code", default="upstream_error", show_default=True)
+@click.option("--client", "client_id", default=None)
+@click.option("--model", default=None)
+@click.option("--yes", is_flag=True, help="Confirm resubmits that Pixazo will charge again.")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def jobs_retry_failed(
+    svc: Services,
+    error_code: str,
+    client_id: str | None,
+    model: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Resubmit every failed job with an error code (at most 500 per run)."""
+    result = actions.retry_failed(svc, _actor(), error_code, client_id, model, confirm_charge=yes)
+    _result(result, as_json)
+
+
 @jobs.command("repoll")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
@@ -258,15 +312,35 @@ def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
 
 
 @jobs.command("redeliver")
-@click.argument("target")
+@click.argument("target", required=False)
+@click.option("--client", "client_id", default=None, help="Every failed delivery of this client")
+@click.option("--since", default=None, help="... dead-lettered at or after this ISO 8601 time.")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
-def jobs_redeliver(svc: Services, target: str, as_json: bool) -> None:
-    """Redeliver an event (evt_...) or every event of a job (job_...)."""
-    if target.startswith("evt_"):
+def jobs_redeliver(
+    svc: Services, target: str | None, client_id: str | None, since: str | None, as_json: bool
+) -> None:
+    """Redeliver an event (evt_...), every event of a job (job_...), or every failed delivery
+    of a client since a time (--client CLIENT_ID --since 2026-05-22T13:00:00Z)."""
+    if client_id or since:
+        if target or not (client_id and since):
+            raise click.UsageError("use either TARGET, or --client together with --since")
+        when = _parse_since(since)
+        _result(actions.redeliver_client_since(svc, client_id, when, _actor()), as_json)
+    elif not target:
+        raise click.UsageError("give an event id, a job id, or --client and --since")
+    elif target.startswith("evt_"):
         _result(actions.redeliver(svc, target, _actor()), as_json)
     else:
         _result(actions.redeliver_job(svc, target, _actor()), as_json)
+
+
+def _parse_since(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("must be an ISO 8601 time", param_hint="--since") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @jobs.command("cancel")
@@ -284,19 +358,21 @@ def submissions() -> None:
 
 @submissions.command("pause")
 @click.option("--reason", default="operator", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
 @with_services
-def submissions_pause(svc: Services, reason: str) -> None:
-    upstream.pause(svc.redis, reason, by=_actor())
+def submissions_pause(svc: Services, reason: str, as_json: bool) -> None:
+    paused = upstream.pause(svc.redis, reason, by=_actor())
     actions.audit(svc, _actor(), "pause", "submissions", reason)
-    click.echo("submissions paused")
+    _emit({"paused": True, "changed": paused}, as_json, "submissions paused")
 
 
 @submissions.command("resume")
+@click.option("--json", "as_json", is_flag=True)
 @with_services
-def submissions_resume(svc: Services) -> None:
-    upstream.resume(svc.redis, by=_actor())
+def submissions_resume(svc: Services, as_json: bool) -> None:
+    resumed = upstream.resume(svc.redis, by=_actor())
     actions.audit(svc, _actor(), "resume", "submissions")
-    click.echo("submissions resumed")
+    _emit({"paused": False, "changed": resumed}, as_json, "submissions resumed")
 
 
 @submissions.command("status")
@@ -305,6 +381,49 @@ def submissions_resume(svc: Services) -> None:
 def submissions_status(svc: Services, as_json: bool) -> None:
     health = upstream.health(svc.redis)
     _emit(health, as_json, "paused" if health["paused"] else "running")
+
+
+@cli.group()
+def operators() -> None:
+    """Accounts for the ops console."""
+
+
+@operators.command("create")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--replace", is_flag=True, help="Set a new password for an existing operator.")
+@with_services
+def operators_create(svc: Services, name: str, password_stdin: bool, replace: bool) -> None:
+    """Create an operator; the password is prompted for (or read from stdin), never an argument."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        OperatorStore(svc.redis).create(name, password, replace=replace)
+    except OperatorError as exc:
+        raise click.ClickException(str(exc)) from None
+    actions.audit(svc, _actor(), "operator_create", name)
+    click.echo(f"operator {name} {'updated' if replace else 'created'}")
+
+
+@operators.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_services
+def operators_list(svc: Services, as_json: bool) -> None:
+    names = OperatorStore(svc.redis).names()
+    _emit(names, as_json, "\n".join(names) or "no operators")
+
+
+@operators.command("delete")
+@click.argument("name")
+@with_services
+def operators_delete(svc: Services, name: str) -> None:
+    """Remove an operator; their open console sessions stop working at once."""
+    if not OperatorStore(svc.redis).delete(name):
+        raise click.ClickException(f"no operator {name}")
+    actions.audit(svc, _actor(), "operator_delete", name)
+    click.echo(f"operator {name} deleted")
 
 
 for _command in (sim_command, consumer_command, demo_command):

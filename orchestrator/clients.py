@@ -22,6 +22,7 @@ API_KEY_PREFIX = "pxo_"
 WEBHOOK_SECRET_PREFIX = "whsec_"
 _KEY_BYTES = 32
 _SECRET_BYTES = 24
+OLD_SECRET_KEEP_SECONDS = 24 * 3600  # how long a rotated-out secret keeps signing (as Svix)
 DEFAULT_EVENT_TYPES = ("job.completed", "job.failed", "job.canceled")
 ALL_EVENT_TYPES = (*DEFAULT_EVENT_TYPES, "job.processing")
 
@@ -98,7 +99,7 @@ class ClientStore:
             id=data["id"],
             name=data["name"],
             callback_url=data.get("callback_url") or None,
-            webhook_secrets=tuple(json.loads(data.get("webhook_secrets") or "[]")),
+            webhook_secrets=_live_secrets(data),
             event_types=tuple(json.loads(data.get("event_types") or "[]")),
             endpoint_disabled=data.get("endpoint_disabled") == "1",
             created_at=data.get("created_at", ""),
@@ -123,6 +124,9 @@ class ClientStore:
         changes: dict[str, str] = {}
         if callback_url is not None:
             changes["callback_url"] = callback_url
+            stored = _s(self._redis.hget(keys.client(client_id), "callback_url") or "")
+            if endpoint_disabled is None and callback_url != stored:
+                changes["endpoint_disabled"] = "0"  # a new endpoint starts enabled
         if event_types is not None:
             changes["event_types"] = json.dumps(list(event_types))
         if endpoint_disabled is not None:
@@ -131,27 +135,51 @@ class ClientStore:
             self._redis.hset(keys.client(client_id), mapping=changes)
         return self.get(client_id)
 
-    def rotate_secret(self, client_id: str) -> str | None:
-        """Add a new secret in front; the previous one keeps signing until it is dropped."""
+    def rotate_secret(
+        self, client_id: str, keep_old_seconds: float = OLD_SECRET_KEEP_SECONDS
+    ) -> str | None:
+        """Add a new secret in front; the previous one keeps signing (events carry both
+        signatures) for ``keep_old_seconds`` or until :meth:`drop_old_secrets`."""
         current = self.get(client_id)
         if current is None:
             return None
         secret = new_webhook_secret()
         kept = [secret, *current.webhook_secrets[:1]]
-        self._redis.hset(keys.client(client_id), "webhook_secrets", json.dumps(kept))
+        self._redis.hset(
+            keys.client(client_id),
+            mapping={
+                "webhook_secrets": json.dumps(kept),
+                "old_secret_expires_at": repr(clock.now() + keep_old_seconds),
+            },
+        )
         return secret
 
-    def drop_old_secrets(self, client_id: str) -> None:
+    def drop_old_secrets(self, client_id: str) -> bool:
+        """Keep only the newest secret; False when there is no such client."""
         current = self.get(client_id)
-        if current is not None and current.webhook_secrets:
-            self._redis.hset(
-                keys.client(client_id),
-                "webhook_secrets",
-                json.dumps(list(current.webhook_secrets[:1])),
-            )
+        if current is None:
+            return False
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.client(client_id),
+            "webhook_secrets",
+            json.dumps(list(current.webhook_secrets[:1])),
+        )
+        pipe.hdel(keys.client(client_id), "old_secret_expires_at")
+        pipe.execute()
+        return True
 
     def all_ids(self) -> list[str]:
         return sorted(_s(x) for x in self._redis.smembers(keys.CLIENTS))
+
+
+def _live_secrets(data: dict[str, str]) -> tuple[str, ...]:
+    """The newest secret, plus the previous one until its expiry passes."""
+    stored = tuple(json.loads(data.get("webhook_secrets") or "[]"))
+    expires = data.get("old_secret_expires_at")
+    if len(stored) > 1 and expires and float(expires) <= clock.now():
+        return stored[:1]
+    return stored
 
 
 def _s(value: bytes | str) -> str:

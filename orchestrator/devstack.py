@@ -28,6 +28,9 @@ STOP_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 0.1
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 SIM_API_KEY = "sim-key"
+ALL_QUEUES = "submit,callbacks,poll,delivery,reconcile"
+DELIVERY_QUEUE = "delivery"
+DELIVERY_THREADS = 32
 
 
 def free_port() -> int:
@@ -226,7 +229,13 @@ class Orchestrator:
         )
         self.stack.wait_http(self.web, f"{self.web_url}/healthz")
 
-    def start_worker(self, concurrency: int = 4, name: str | None = None) -> Proc:
+    def start_worker(
+        self,
+        concurrency: int = 4,
+        name: str | None = None,
+        queues: str = ALL_QUEUES,
+        pool: str = "prefork",
+    ) -> Proc:
         name = name or f"worker{len(self.workers) + 1}"
         proc = self.stack.spawn(
             name,
@@ -238,7 +247,9 @@ class Orchestrator:
                 "workers.entry",
                 "worker",
                 "-Q",
-                "submit,callbacks,poll,delivery,reconcile",
+                queues,
+                "-P",
+                pool,
                 "-c",
                 str(concurrency),
                 "-n",
@@ -253,6 +264,11 @@ class Orchestrator:
         self.stack.wait_log(proc, " ready.")
         self.workers.append(proc)
         return proc
+
+    def start_delivery_worker(self, concurrency: int = DELIVERY_THREADS) -> Proc:
+        """The Procfile's ``delivery`` process: the delivery queue only, on a thread pool, so
+        slow consumers hold threads waiting on sockets, never the other queues' slots."""
+        return self.start_worker(concurrency, "delivery", DELIVERY_QUEUE, "threads")
 
     def start_beat(self) -> None:
         self.beat = self.stack.spawn(

@@ -6,6 +6,7 @@ ever our own bug, and it says nothing about the request or our secrets.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -65,6 +66,16 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, str]:
     else:
         flat[prefix or "_schema"] = str(messages)
     return flat
+
+
+def encodable(value: Any) -> bool:
+    """False for parsed JSON holding lone surrogates ("\\ud800" is valid JSON syntax): no UTF-8
+    store, key or upstream takes them, so they are refused at the door instead of as a 500."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 def validation_error(messages: Any, prefix: str = "") -> ApiError:

@@ -7,7 +7,9 @@ jobs (with their idempotency key, in one atomic step) and holds the readers.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from orchestrator.state import PUBLIC_STATUS, JobState
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 JSON_FIELDS = ("input", "metadata", "output", "error")
 MAX_PAGE = 100
+MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
 _SCAN_CHUNK = 200
 
 _CREATE_LUA = """
@@ -191,13 +194,22 @@ class JobStore:
             last = (score, job_id)
         return out, None
 
-    def _walk(self, index: str, position: tuple[float, str] | None) -> Iterator[tuple[str, float]]:
-        """Members in (score, member) descending order, strictly after ``position``."""
+    def _walk(
+        self,
+        index: str,
+        position: tuple[float, str] | None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> Iterator[tuple[str, float]]:
+        """Members in (score, member) descending order, strictly after ``position``, with
+        scores within [``low``, ``high``] when given."""
         chunk = _SCAN_CHUNK
+        bottom = "-inf" if low is None else repr(float(low))
         while True:
-            top = "+inf" if position is None else repr(position[0])
+            bounds = [b for b in (high, position[0] if position else None) if b is not None]
+            top = repr(float(min(bounds))) if bounds else "+inf"
             rows = self._redis.zrevrangebyscore(
-                index, top, "-inf", start=0, num=chunk, withscores=True
+                index, top, bottom, start=0, num=chunk, withscores=True
             )
             fresh = [(_s(m), s) for m, s in rows if _after((s, _s(m)), position)]
             if not fresh and len(rows) == chunk:
@@ -211,6 +223,104 @@ class JobStore:
 
     def count(self, index: str) -> int:
         return int(self._redis.zcard(index))
+
+    def list_range(
+        self,
+        index: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        keep: Callable[[dict[str, str]], bool] | None = None,
+        max_examined: int = MAX_EXAMINED,
+    ) -> Page:
+        """Like :meth:`list_ids`, within a created-time range, reading the jobs ``keep`` looks
+        at in pipelined chunks; it stops after ``max_examined`` members so that a rare match
+        costs a bounded page (the cursor then continues the search)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        out: list[str] = []
+        last: tuple[float, str] | None = None
+        examined = 0
+        walk = self._walk(index, decode_cursor(cursor), since_ms, until_ms)
+        while True:
+            batch = list(itertools.islice(walk, _SCAN_CHUNK))
+            if not batch:
+                return Page(out, None)
+            raws = self.get_many([m for m, _ in batch]) if keep is not None else None
+            for i, (job_id, score) in enumerate(batch):
+                if raws is not None and (raws[i] is None or not keep(raws[i])):
+                    last = (score, job_id)
+                    examined += 1
+                    if examined >= max_examined:
+                        return Page(out, encode_cursor(*last), examined_all=False)
+                    continue
+                if len(out) == limit:
+                    return Page(out, encode_cursor(*last) if last else None)
+                out.append(job_id)
+                last = (score, job_id)
+                examined += 1
+
+    def get_many(self, job_ids: list[str]) -> list[dict[str, str] | None]:
+        """Raw job hashes in one round trip (``None`` for a job that has expired)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        return [{_s(k): _s(v) for k, v in d.items()} if d else None for d in pipe.execute()]
+
+
+@dataclass(frozen=True)
+class Page:
+    ids: list[str]
+    next_cursor: str | None
+    examined_all: bool = True  # False: the examination cap ended the page early
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What an operator filters the job list by; ``index_for`` picks the index that serves it."""
+
+    status: str | None = None
+    client_id: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+
+
+def index_for(f: JobFilter, r: redis.Redis) -> tuple[str, Callable[[dict[str, str]], bool] | None]:
+    """The narrowest index for the filter, and a predicate for what that index does not cover.
+
+    Every combination has an index except status+model (without a client): there the smaller
+    of the two indexes is read and the other attribute is checked on each job."""
+    if f.client_id and f.status:
+        index = keys.client_status_index(f.client_id, f.status)
+    elif f.client_id and f.model:
+        index = keys.client_model_index(f.client_id, f.model)
+    elif f.client_id:
+        index = keys.client_index(f.client_id)
+    elif f.status and f.model:
+        by_status, by_model = keys.status_index(f.status), keys.model_index(f.model)
+        pipe = r.pipeline(transaction=False)
+        pipe.zcard(by_status)
+        pipe.zcard(by_model)
+        n_status, n_model = pipe.execute()
+        index = by_status if n_status <= n_model else by_model
+    elif f.status:
+        index = keys.status_index(f.status)
+    elif f.model:
+        index = keys.model_index(f.model)
+    else:
+        index = keys.ALL_JOBS
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    if f.model and f.client_id and f.status:
+        checks.append(lambda raw: raw.get("model") == f.model)
+    elif f.model and f.status and not f.client_id:
+        checks.append(lambda raw: raw.get("model") == f.model)
+        checks.append(lambda raw: PUBLIC_STATUS[JobState(raw["status"])] == f.status)
+    if f.error_code:
+        checks.append(lambda raw: error_code(raw) == f.error_code)
+    if not checks:
+        return index, None
+    return index, lambda raw: all(check(raw) for check in checks)
 
 
 def _after(item: tuple[float, str], position: tuple[float, str] | None) -> bool:
@@ -231,9 +341,12 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
         score, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        return float(score), job_id
+        value = float(score)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("malformed cursor") from exc
+    if not math.isfinite(value):  # Redis refuses "nan" as a range bound: that would be a 500
+        raise ValueError("malformed cursor")
+    return value, job_id
 
 
 def render(raw: Mapping[str, str]) -> dict[str, Any]:
@@ -257,6 +370,11 @@ def render(raw: Mapping[str, str]) -> dict[str, Any]:
         "updated_at": raw.get("updated_at") or raw["created_at"],
         "completed_at": raw.get("completed_at") or None,
     }
+
+
+def error_code(raw: Mapping[str, str]) -> str | None:
+    error = _json(raw.get("error"), None)
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _json(value: str | None, default: Any) -> Any:

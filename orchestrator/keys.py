@@ -58,6 +58,10 @@ def model_index(model: str) -> str:
     return f"idx:model:{model}"
 
 
+def client_model_index(client_id: str, model: str) -> str:
+    return f"idx:client:{client_id}:model:{model}"
+
+
 def request_id(upstream_request_id: str) -> str:
     return f"reqid:{upstream_request_id}"
 
@@ -84,3 +88,13 @@ def idempotency(client_id: str, key: str) -> str:
 
 def rate_limit(client_id: str, window: int) -> str:
     return f"ratelimit:{client_id}:{window}"
+
+
+def client_dead_deliveries(client_id: str) -> str:
+    """Sorted set of one client's dead-lettered event ids, score: time dead-lettered."""
+    return f"deliveries:dead:client:{client_id}"
+
+
+def endpoint_in_flight(endpoint_hash: str) -> str:
+    """Sorted set of event ids being sent to one endpoint, score: when the claim lapses."""
+    return f"deliveries:inflight:{endpoint_hash}"

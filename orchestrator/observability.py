@@ -26,6 +26,7 @@ _PATTERNS = (
     re.compile(r"pxo_[A-Za-z0-9_\-]{20,}"),
     re.compile(r"whsec_[A-Za-z0-9+/=]{20,}"),
     re.compile(r"(/webhooks/pixazo/job_[0-9a-z]+/)[0-9a-f]{64}"),
+    re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{64}(?![0-9A-Za-z])"),  # a token quoted on its own
 )
 
 
@@ -57,6 +58,13 @@ class SecretFilter(logging.Filter):
         cleaned = scrub_text(message, self._secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text, so a traceback is scrubbed once, here, like the message.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for name in ("exc_text", "stack_info"):
+            text = getattr(record, name, None)
+            if text:
+                setattr(record, name, scrub_text(text, self._secrets))
         return True
 
 

@@ -2,7 +2,10 @@
 
 The one rule that shapes this module: every accepted submit is a paid generation, and the docs
 promise no idempotency key. So a submit whose answer we did not read is reported as *unknown*,
-never as retryable; only failures that prove nothing reached Pixazo may be retried freely.
+never as retryable; only failures that prove nothing was queued at Pixazo (a 429 from its
+gateway, a connection that was never made) may be retried freely. A 5xx is unknown too: the
+simulator's ``rate_500_after_accept`` shows the case of a generation queued and charged whose
+answer was an error.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"  # 400: the request itself is wrong; resending will not help
     AUTH = "auth"  # 401/403
     INSUFFICIENT_BALANCE = "insufficient_balance"  # 402
-    RETRYABLE = "retryable"  # 429, 5xx, or nothing left our side
-    UNKNOWN = "unknown"  # it may have been accepted: never resend blindly
+    RETRYABLE = "retryable"  # 429, or the request never left our side
+    UNKNOWN = "unknown"  # maybe accepted (timeout after send, 5xx): never resend blindly
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,13 @@ def classify_submit(answer: requests.Response, latency_ms: int) -> SubmitResult:
         return SubmitResult(Outcome.INSUFFICIENT_BALANCE, message=_message(answer), **base)
     if code in (401, 403):
         return SubmitResult(Outcome.AUTH, message=_message(answer), **base)
-    if code == 429 or code >= 500:
+    if code == 429:
         retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
         return SubmitResult(
             Outcome.RETRYABLE, message=_message(answer), retry_after=retry_after, **base
         )
+    if code >= 500:
+        # The request reached Pixazo, and a 5xx does not say whether it was queued (and
+        # charged) before the error: only a callback or the grace period can tell.
+        return SubmitResult(Outcome.UNKNOWN, message=f"HTTP {code}: {_message(answer)}", **base)
     return SubmitResult(Outcome.REJECTED, message=_message(answer), **base)

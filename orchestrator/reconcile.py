@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator import clock, dispatch, keys, upstream
+from orchestrator import clock, dispatch, keys, submission, upstream
 from orchestrator.services import Services
-from orchestrator.state import ACTIVE, JobState
+from orchestrator.state import ACTIVE, JobState, TransitionResult
 
 log = logging.getLogger(__name__)
 S = JobState
@@ -47,9 +47,11 @@ def _claim_and_send(
 
 def drain_submits(svc: Services, now: float, batch: int) -> int:
     members = due(svc, keys.DUE_SUBMIT, now, batch)
-    if members and upstream.paused(svc.redis):
+    pause = upstream.paused(svc.redis) if members else None
+    if pause:
         probe_every = svc.settings.balance_probe_seconds
-        if not upstream.claim_probe(svc.redis, members[0], probe_every):
+        probing = upstream.auto_resumes(pause)
+        if not probing or not upstream.claim_probe(svc.redis, members[0], probe_every):
             svc.redis.zadd(keys.DUE_SUBMIT, {m: now + probe_every for m in members}, xx=True)
             return 0
         members = members[:1]
@@ -75,22 +77,49 @@ def expire_submitting(svc: Services, now: float, batch: int) -> int:
 
 
 def resolve_unknown(svc: Services, now: float, batch: int) -> int:
-    """No callback claimed the job within the grace period: only now is a resubmit safe enough."""
+    """No callback claimed the job within the grace period: only now is a resubmit safe enough.
+
+    A job whose attempts are spent fails instead (its last submit was given the same grace).
+    """
     moved = 0
+    budget = len(svc.settings.submit_retry_schedule)
     for job_id in due(svc, keys.DUE_UNKNOWN, now, batch):
-        result = svc.states.transition(
-            job_id,
-            expected=[S.SUBMIT_UNKNOWN],
-            to=S.QUEUED,
-            due_at=now + CLAIM_SECONDS,
-            timeline={"reason": "no callback within the grace period: resubmitting"},
-        )
-        if result.applied:
-            dispatch.submit(job_id)
-            moved += 1
+        attempts = int(svc.redis.hget(keys.job(job_id), "attempts") or 0)
+        if attempts >= budget:
+            result = _fail_unknown(svc, job_id, attempts)
         else:
+            result = svc.states.transition(
+                job_id,
+                expected=[S.SUBMIT_UNKNOWN],
+                to=S.QUEUED,
+                due_at=now + CLAIM_SECONDS,
+                timeline={"reason": "no callback within the grace period: resubmitting"},
+            )
+            if result.applied:
+                dispatch.submit(job_id)
+        if not result.applied:
             svc.redis.zrem(keys.DUE_UNKNOWN, job_id)
+        moved += result.applied
     return moved
+
+
+def _fail_unknown(svc: Services, job_id: str, attempts: int) -> TransitionResult:
+    result = svc.states.transition(
+        job_id,
+        expected=[S.SUBMIT_UNKNOWN],
+        to=S.FAILED,
+        fields={
+            "error": {
+                "code": submission.UNAVAILABLE,
+                "message": f"gave up after {attempts} attempts of unknown outcome",
+            }
+        },
+        timeline={"reason": "no callback within the grace period and no attempts left"},
+        emit=True,
+    )
+    if result.event_id:
+        dispatch.deliver(result.event_id)
+    return result
 
 
 def drain_polls(svc: Services, now: float, batch: int) -> int:

@@ -61,7 +61,9 @@ def apply_upstream(
     if raw is None:
         return Applied(False, None, ignored_reason="job not found")
     bound = raw.get("request_id") or ""
-    if bound and bound != status["request_id"] and upstream not in ("COMPLETED", "FAILED", "ERROR"):
+    # Another request of this job (an earlier submit whose outcome was unknown) may still finish
+    # it with a video; its failure must not fail the request the job is now bound to.
+    if bound and bound != status["request_id"] and upstream != "COMPLETED":
         return _ignore(
             svc, job_id, JobState(raw["status"]), status, source, "another request of this job"
         )

@@ -31,7 +31,11 @@ class JobCreateSchema(Schema):
     def _metadata(self, value: dict, **_: object) -> None:
         if len(value) > MAX_METADATA_KEYS:
             raise ValidationError(f"at most {MAX_METADATA_KEYS} keys")
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        try:
+            encoded = json.dumps(value, allow_nan=False)
+        except ValueError:  # NaN/Infinity parse in Python but are not JSON to our consumers
+            raise ValidationError("must be plain JSON (no NaN or Infinity)") from None
+        if len(encoded) > MAX_METADATA_BYTES:
             raise ValidationError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
 
 
@@ -41,6 +45,7 @@ class GatewayGenerationSchema(Schema):
     model = fields.String(required=True, metadata={"description": "Model id or alias"})
     prompt = fields.String(required=True)
     image = fields.String(metadata={"description": "Image URL: selects image-to-video"})
+    image_url = fields.String(metadata={"description": "Same as image (give one of them)"})
     callback_url = fields.String(allow_none=True)
     metadata = fields.Dict()
 

@@ -14,14 +14,16 @@ import logging
 import random
 
 from orchestrator import catalog, clock, dispatch, keys, tokens, upstream
-from orchestrator.pixazo import Outcome, SubmitResult
+from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, Outcome, SubmitResult
 from orchestrator.services import Services
 from orchestrator.state import JobState
 
 log = logging.getLogger(__name__)
 S = JobState
-# How long a submit may hold the job in ``submitting`` before beat calls its outcome unknown.
-SUBMITTING_MARGIN_SECONDS = 30.0
+# A submit holds the job in ``submitting`` for at most connect + read timeout and two Redis
+# round trips; past that plus this margin, beat calls its outcome unknown (worker lost).
+SUBMITTING_MARGIN_SECONDS = CONNECT_TIMEOUT_SECONDS + 5.0
+UNAVAILABLE = "upstream_unavailable"
 
 
 def backoff_seconds(schedule: tuple[int, ...], attempt: int, retry_after: float | None) -> float:
@@ -125,8 +127,9 @@ def _settle(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> s
     if outcome is Outcome.ACCEPTED:
         assert result.request_id is not None
         svc.jobs.bind_request(result.request_id, job_id, settings.job_retention_days * 86400)
-        if upstream.is_probe(svc.redis, job_id):
-            upstream.resume(svc.redis, by="balance probe")
+        if upstream.auto_resumes(upstream.paused(svc.redis)):
+            # Any accepted submit proves the balance is back, not only the probe's.
+            upstream.resume(svc.redis, by="an accepted submit")
         svc.states.transition(
             job_id,
             expected=[S.SUBMITTING, S.SUBMIT_UNKNOWN],
@@ -143,7 +146,7 @@ def _settle(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> s
     if outcome is Outcome.AUTH:
         return _fail(svc, job_id, "upstream_auth", "Pixazo refused our credentials")
     if outcome is Outcome.INSUFFICIENT_BALANCE:
-        upstream.pause(svc.redis, "insufficient_balance", by="pixazo 402")
+        upstream.pause(svc.redis, upstream.BALANCE_REASON, by="pixazo 402")
         _requeue(svc, job_id, settings.balance_probe_seconds, "insufficient_balance")
         return "paused"
     if outcome is Outcome.UNKNOWN:
@@ -156,7 +159,7 @@ def _settle(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> s
         )
         return "unknown"
     if attempt >= len(settings.submit_retry_schedule):
-        return _fail(svc, job_id, "upstream_unavailable", f"gave up after {attempt} attempts")
+        return _fail(svc, job_id, UNAVAILABLE, f"gave up after {attempt} attempts")
     delay = backoff_seconds(settings.submit_retry_schedule, attempt, result.retry_after)
     _requeue(svc, job_id, delay, f"retryable ({result.http_status or result.message})")
     return "retry"

@@ -18,8 +18,12 @@ def callback_token(secret_key: str, job_id: str) -> str:
 
 
 def verify_callback_token(secret_key: str, job_id: str, token: str) -> bool:
-    """Constant-time, so the answer time says nothing about how much of a guess was right."""
-    return hmac.compare_digest(callback_token(secret_key, job_id), token)
+    """Constant-time, so the answer time says nothing about how much of a guess was right.
+
+    Compared as bytes: ``compare_digest`` raises on a str with non-ASCII characters, and a
+    forged URL may carry any.
+    """
+    return hmac.compare_digest(callback_token(secret_key, job_id).encode(), token.encode())
 
 
 def callback_url(public_base_url: str, secret_key: str, job_id: str) -> str:

@@ -12,6 +12,7 @@ from orchestrator import clock, keys
 
 log = logging.getLogger(__name__)
 PROBE_KEY = "submissions:probe"
+BALANCE_REASON = "insufficient_balance"  # the pause a 402 starts
 WINDOW_SECONDS = 3600
 _LATENCY_SAMPLES = 200
 
@@ -37,6 +38,11 @@ def resume(r: redis.Redis, by: str) -> bool:
 def paused(r: redis.Redis) -> dict[str, str] | None:
     data = r.hgetall(keys.SUBMISSIONS_PAUSED)
     return dict(data) if data else None
+
+
+def auto_resumes(pause: dict[str, str] | None) -> bool:
+    """A 402 pause ends by itself once a submit is accepted; an operator's pause only by hand."""
+    return pause is not None and pause.get("reason") == BALANCE_REASON
 
 
 def claim_probe(r: redis.Redis, job_id: str, interval: float) -> bool:

@@ -220,7 +220,10 @@ def wait_for(check: Callable[[], Any], timeout: float = WAIT_SECONDS, every: flo
 
 def start_system(redis_url: str, env_overrides: dict[str, str] | None = None,
                  sim_flags: tuple[str, ...] = SIM_FLAGS, worker_concurrency: int = 4,
-                 stack: Stack | None = None) -> tuple[Stack, System]:
+                 stack: Stack | None = None,
+                 delivery_threads: int | None = None) -> tuple[Stack, System]:
+    """``delivery_threads``: add the Procfile's thread-pool ``delivery`` worker beside the
+    worker (which consumes every queue, the delivery queue included, as the Procfile's does)."""
     stack = stack or Stack()
     env = base_env(redis_url, **{**SYSTEM_ENV, **(env_overrides or {})})
     orch = Orchestrator(stack, redis_url, env)
@@ -229,6 +232,8 @@ def start_system(redis_url: str, env_overrides: dict[str, str] | None = None,
         orch.start_consumer()
         orch.start_web()
         orch.start_worker(concurrency=worker_concurrency)
+        if delivery_threads:
+            orch.start_delivery_worker(delivery_threads)
         orch.start_beat()
     except Exception:
         stack.stop_all()

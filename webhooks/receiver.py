@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from orchestrator import dispatch
-from orchestrator.errors import ApiError, flatten_messages
+from orchestrator.errors import ApiError, encodable, flatten_messages
 from orchestrator.ids import is_id
 from orchestrator.pixazo import parse_status
 from orchestrator.services import current
@@ -34,8 +34,10 @@ def pixazo_callback(job_id: str, token: str) -> Response:
     raw = request.get_data(cache=False, as_text=True)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "bad_request", "The body is not JSON.") from None
+    if not encodable(body):
+        raise ApiError(400, "bad_request", "The body is not valid Unicode.")
     try:
         status = parse_status(body)
     except ValidationError as exc:

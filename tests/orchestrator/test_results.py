@@ -1,0 +1,66 @@
+"""Applying an upstream status: forward only, and bound to the job's own request."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import dispatch
+from orchestrator.jobs import NewJob
+from orchestrator.results import apply_upstream
+from orchestrator.state import JobState
+
+S = JobState
+STUCK = 300
+
+
+@pytest.fixture
+def job_id(svc, client_factory) -> str:
+    client, _ = client_factory("acme")
+    new = NewJob(client.id, "pixverse", {}, {}, None, None, "terminal")
+    return svc.jobs.create(new).job_id
+
+
+def apply(svc, job_id: str, status: str, request_id: str = "pixverse_r2", **extra):
+    body = {"request_id": request_id, "status": status, "output": None, "error": None, **extra}
+    return apply_upstream(svc, job_id, body, "callback", STUCK)
+
+
+def test_forward_only(svc, sent_tasks, job_id):
+    assert apply(svc, job_id, "QUEUED").state is S.SUBMITTED
+    assert apply(svc, job_id, "PROCESSING").state is S.PROCESSING
+    late = apply(svc, job_id, "QUEUED")
+    assert not late.moved and late.ignored_reason
+    media = {"media_url": ["https://cdn/v.mp4"], "media_type": "video/mp4"}
+    done = apply(svc, job_id, "COMPLETED", output=media)
+    assert done.moved and done.event_id
+    for status in ("PROCESSING", "FAILED", "ERROR", "COMPLETED"):
+        assert not apply(svc, job_id, status).moved
+    job = svc.jobs.get(job_id)
+    assert job["status"] == "completed" and job["output"] == media
+    assert [t for t, _ in sent_tasks] == [dispatch.DELIVER]
+    assert svc.jobs.job_for_request("pixverse_r2") == job_id
+
+
+@pytest.mark.parametrize("status", ["FAILED", "ERROR", "PROCESSING", "QUEUED"])
+def test_another_requests_non_completion_does_not_touch_the_bound_request(
+    svc, sent_tasks, job_id, status
+):
+    apply(svc, job_id, "QUEUED", "pixverse_r2")
+    ignored = apply(svc, job_id, status, "pixverse_r1", error="old submit failed")
+    assert not ignored.moved
+    job = svc.jobs.get(job_id)
+    assert job["status"] == "submitted" and job["request_id"] == "pixverse_r2"
+    assert job["error"] is None
+    assert svc.jobs.timeline(job_id)[-1]["type"] == "ignored"
+    assert sent_tasks == []
+
+
+def test_another_requests_completion_still_delivers_the_video(svc, sent_tasks, job_id):
+    apply(svc, job_id, "QUEUED", "pixverse_r2")
+    media = {"media_url": ["https://cdn/r1.mp4"], "media_type": "video/mp4"}
+    done = apply(svc, job_id, "COMPLETED", "pixverse_r1", output=media)
+    assert done.moved and svc.jobs.get(job_id)["output"] == media
+
+
+def test_unknown_job(svc):
+    assert apply(svc, "job_missing", "COMPLETED").ignored_reason == "job not found"
