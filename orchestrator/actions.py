@@ -98,7 +98,13 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
         job_id,
         expected=[state],
         to=JobState.QUEUED,
-        fields={"error": None, "output": None, "upstream_status": None, "request_id": None},
+        fields={
+            "error": None,
+            "output": None,
+            "upstream_status": None,
+            "request_id": None,
+            "retired_request_ids": _retired_with(raw),
+        },
         due_at=now,
         deadline_at=now + svc.settings.job_deadline_seconds,
         timeline={
@@ -112,6 +118,14 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
     dispatch.submit(job_id)
     audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
     return ActionResult(True, "queued for resubmission", "queued")
+
+
+def _retired_with(raw: dict[str, str]) -> list[str]:
+    """The job's replaced Pixazo requests: their late callbacks must not undo a retry."""
+    retired = json.loads(raw.get("retired_request_ids") or "[]")
+    if raw.get("request_id"):
+        retired.append(raw["request_id"])
+    return retired
 
 
 def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from flask import Flask
@@ -11,7 +12,7 @@ from flask import Flask
 from ops.console import bp as ops_bp
 from orchestrator import api, health, openapi
 from orchestrator.celery_app import celery_init_app
-from orchestrator.config import Settings, load_settings
+from orchestrator.config import ConfigError, Settings, load_settings
 from orchestrator.errors import register_error_handlers
 from orchestrator.observability import init_sentry, install_log_filter
 from orchestrator.services import EXTENSION_NAME, build_services
@@ -42,3 +43,16 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     celery_init_app(app, settings)
     return app
+
+
+# gunicorn treats this exit code as "the app cannot boot" and stops instead of respawning.
+BOOT_ERROR_EXIT_CODE = 3
+
+
+def create_app_or_exit() -> Flask:
+    """For the process entry points: bad configuration is one line naming the variable."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(BOOT_ERROR_EXIT_CODE) from None

@@ -6,6 +6,7 @@ forward-only: a status the job has already passed is recorded on the timeline an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,9 +62,12 @@ def apply_upstream(
     if raw is None:
         return Applied(False, None, ignored_reason="job not found")
     bound = raw.get("request_id") or ""
-    # Another request of this job (an earlier submit whose outcome was unknown) may still finish
-    # it with a video; its failure must not fail the request the job is now bound to.
-    if bound and bound != status["request_id"] and upstream != "COMPLETED":
+    retired = json.loads(raw.get("retired_request_ids") or "[]")
+    other = (bound and bound != status["request_id"]) or status["request_id"] in retired
+    # Another request of this job (an earlier submit whose outcome was unknown, or one an
+    # operator's retry replaced) may still finish it with a video; its failure or progress must
+    # not touch the request the job is now bound to.
+    if other and upstream != "COMPLETED":
         return _ignore(
             svc, job_id, JobState(raw["status"]), status, source, "another request of this job"
         )

@@ -1,5 +1,5 @@
 """gunicorn entry: ``gunicorn orchestrator.wsgi:app``."""
 
-from orchestrator.app import create_app
+from orchestrator.app import create_app_or_exit
 
-app = create_app()
+app = create_app_or_exit()

@@ -43,8 +43,16 @@ SYSTEM_ENV = {
     "ORCHESTRATOR_SUBMIT_CONCURRENCY": "32",
     "ORCHESTRATOR_CLIENT_RATE_LIMIT_PER_MINUTE": "100000",
 }
-SIM_FLAGS = ("--queued-seconds", "0.3", "--processing-seconds", "0.7", "--seed", "7",
-             "--sync-interval", "0.5")
+SIM_FLAGS = (
+    "--queued-seconds",
+    "0.3",
+    "--processing-seconds",
+    "0.7",
+    "--seed",
+    "7",
+    "--sync-interval",
+    "0.5",
+)
 # Keys the broker and the beat scheduler own; everything else in the test db is ours to clear.
 _KEEP_PREFIXES = ("_kombu", "redbeat")
 WAIT_SECONDS = 60.0
@@ -62,8 +70,19 @@ def redis_url() -> str:
     if not redis_answers(url):
         port = urlsplit(url).port or 6379
         subprocess.run(
-            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
-             "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             check=True,
         )
         deadline = time.monotonic() + 10
@@ -134,8 +153,11 @@ def app(settings: Settings, svc: Services):
 
 @pytest.fixture
 def client_factory(svc: Services) -> Callable[..., tuple[Client, str]]:
-    def make(name: str = "acme", callback_url: str | None = None,
-             event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES) -> tuple[Client, str]:
+    def make(
+        name: str = "acme",
+        callback_url: str | None = None,
+        event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES,
+    ) -> tuple[Client, str]:
         return svc.clients.create(name, callback_url, event_types)
 
     return make
@@ -164,14 +186,19 @@ class System:
         return self.orch.consumer_url
 
     def new_client(
-        self, name: str, event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES,
+        self,
+        name: str,
+        event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES,
         callback_url: str | None = None,
     ) -> tuple[Client, str]:
         """A client whose endpoint is the consumer's ``/hooks/<name>``, secret registered."""
         url = callback_url or f"{self.consumer}/hooks/{name}"
         client, api_key = ClientStore(self.redis).create(name, url, event_types)
-        requests.post(f"{self.consumer}/_consumer/config",
-                      json={"name": name, "secret": client.webhook_secrets[0]}, timeout=5)
+        requests.post(
+            f"{self.consumer}/_consumer/config",
+            json={"name": name, "secret": client.webhook_secrets[0]},
+            timeout=5,
+        )
         return client, api_key
 
     def api(self, api_key: str) -> requests.Session:
@@ -188,8 +215,9 @@ class System:
         return requests.get(f"{self.sim}/_sim/stats", timeout=5).json()
 
     def consumer_events(self, name: str) -> list[dict[str, Any]]:
-        return requests.get(f"{self.consumer}/_consumer/events", params={"name": name},
-                            timeout=5).json()
+        return requests.get(
+            f"{self.consumer}/_consumer/events", params={"name": name}, timeout=5
+        ).json()
 
     def job(self, api_key: str, job_id: str) -> dict[str, Any]:
         return self.api(api_key).get(f"{self.web}/v1/jobs/{job_id}", timeout=10).json()
@@ -205,8 +233,12 @@ class System:
         clean_keys(self.redis)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = WAIT_SECONDS, every: float = 0.2,
-             what: str = "condition") -> Any:
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float = WAIT_SECONDS,
+    every: float = 0.2,
+    what: str = "condition",
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -218,10 +250,14 @@ def wait_for(check: Callable[[], Any], timeout: float = WAIT_SECONDS, every: flo
         time.sleep(every)
 
 
-def start_system(redis_url: str, env_overrides: dict[str, str] | None = None,
-                 sim_flags: tuple[str, ...] = SIM_FLAGS, worker_concurrency: int = 4,
-                 stack: Stack | None = None,
-                 delivery_threads: int | None = None) -> tuple[Stack, System]:
+def start_system(
+    redis_url: str,
+    env_overrides: dict[str, str] | None = None,
+    sim_flags: tuple[str, ...] = SIM_FLAGS,
+    worker_concurrency: int = 4,
+    stack: Stack | None = None,
+    delivery_threads: int | None = None,
+) -> tuple[Stack, System]:
     """``delivery_threads``: add the Procfile's thread-pool ``delivery`` worker beside the
     worker (which consumes every queue, the delivery queue included, as the Procfile's does)."""
     stack = stack or Stack()

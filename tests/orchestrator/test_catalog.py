@@ -333,9 +333,14 @@ def test_gateway_v56_text_duration_stays_an_integer():
 def test_gateway_fills_the_v56_fields_pixazo_requires_with_the_gateways_defaults():
     model_id, model_input = gateway_to_input({"model": "pixverse/v5.6", "prompt": "x"})
     assert validate_input(model_id, model_input) == {
-        "prompt": "x", "aspect_ratio": "16:9", "resolution": "720p", "duration": 5}
+        "prompt": "x",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration": 5,
+    }
     model_id, model_input = gateway_to_input(
-        {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE})
+        {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE}
+    )
     assert validate_input(model_id, model_input)["duration"] == "5"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import dispatch
+from orchestrator import actions, dispatch
 from orchestrator.jobs import NewJob
 from orchestrator.results import apply_upstream
 from orchestrator.state import JobState
@@ -64,3 +64,14 @@ def test_another_requests_completion_still_delivers_the_video(svc, sent_tasks, j
 
 def test_unknown_job(svc):
     assert apply(svc, "job_missing", "COMPLETED").ignored_reason == "job not found"
+
+
+def test_a_late_failure_of_a_request_an_operator_retry_replaced_is_ignored(svc, job_id):
+    apply(svc, job_id, "QUEUED", "pixverse_r1")
+    apply(svc, job_id, "FAILED", "pixverse_r1", error="moderation")
+    assert actions.retry(svc, job_id, "ops:olga", confirm_charge=True).ok
+    assert svc.jobs.get(job_id)["status"] == "queued"
+    late = apply(svc, job_id, "FAILED", "pixverse_r1", error="moderation (resent)")
+    assert not late.moved and late.ignored_reason == "another request of this job"
+    assert svc.jobs.get(job_id)["status"] == "queued"
+    assert apply(svc, job_id, "QUEUED", "pixverse_r2").state is S.SUBMITTED
