@@ -49,8 +49,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "worker_hijack_root_logger": False,
         # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits
-        # instead of double-firing (the reconcile task holds its own lock as well).
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        # instead of double-firing (the reconcile task holds its own lock as well). Our
+        # subclass outlives a Redis restart instead of exiting.
+        "beat_scheduler": "orchestrator.beat:ResilientRedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_SECONDS,
         "beat_schedule": {

@@ -20,6 +20,10 @@ import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+# Answers that say the request was not handled (RFC 9110: 429 Too Many Requests, 503 Service
+# Unavailable), so a resubmit cannot be a second charge; every other 5xx may follow a queued,
+# charged generation and is an unknown outcome.
+NOT_HANDLED_CODES = (429, 503)
 UPSTREAM_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
 UPSTREAM_TERMINAL = frozenset({"COMPLETED", "FAILED", "ERROR"})
 UPSTREAM_RANK = {"QUEUED": 0, "PROCESSING": 1, "COMPLETED": 2, "FAILED": 2, "ERROR": 2}
@@ -196,7 +200,7 @@ def classify_submit(answer: requests.Response, latency_ms: int) -> SubmitResult:
         return SubmitResult(Outcome.INSUFFICIENT_BALANCE, message=_message(answer), **base)
     if code in (401, 403):
         return SubmitResult(Outcome.AUTH, message=_message(answer), **base)
-    if code == 429:
+    if code in NOT_HANDLED_CODES:
         retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
         return SubmitResult(
             Outcome.RETRYABLE, message=_message(answer), retry_after=retry_after, **base

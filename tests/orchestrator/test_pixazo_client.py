@@ -72,7 +72,9 @@ class _Upstream:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -119,7 +121,7 @@ def test_202_without_request_id_is_unknown(upstream: _Upstream) -> None:
         # A 5xx reached Pixazo: it may have queued (and charged) the generation first.
         (500, Outcome.UNKNOWN),
         (502, Outcome.UNKNOWN),
-        (503, Outcome.UNKNOWN),
+        (503, Outcome.RETRYABLE),
         (504, Outcome.UNKNOWN),
     ],
 )
@@ -132,8 +134,9 @@ def test_each_answer_is_classified(upstream: _Upstream, status: int, outcome: Ou
     assert "Some Error" in result.message
 
 
-def test_429_retry_after_is_read_and_clamped(upstream: _Upstream) -> None:
-    upstream.status = 429
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_read_and_clamped(upstream: _Upstream, status: int) -> None:
+    upstream.status = status
     upstream.headers = {"Retry-After": "7"}
     assert _client(upstream.url).submit(PATH, BODY, HOOK, "terminal").retry_after == 7.0
     upstream.headers = {"Retry-After": "999999"}
