@@ -22,10 +22,10 @@ import time
 
 import redis
 
+from benchmarks.common import bench_settings
 from ops.operators import OperatorStore
 from orchestrator import catalog, keys
 from orchestrator.app import create_app
-from orchestrator.config import Settings
 from orchestrator.devstack import Stack
 from orchestrator.jobs import encode_cursor
 from orchestrator.services import EXTENSION_NAME, build_services
@@ -69,17 +69,6 @@ for i = first, last do
 end
 return last - first + 1
 """
-
-
-def _settings(url: str) -> Settings:
-    return Settings(
-        redis_url=url,
-        broker_url=url,
-        pixazo_api_key="bench-key",
-        public_base_url="https://bench.test",
-        secret_key="bench-secret-key-0123456789",
-        allow_http=True,
-    )
 
 
 def populate(r: redis.Redis, first: int, last: int, now_ms: int) -> None:
@@ -142,7 +131,7 @@ def measure(small: tuple, large: tuple) -> dict[str, tuple[float, float]]:
 def store(url: str, stored: int, now_ms: int) -> tuple:
     """A database holding ``stored`` jobs, and a signed-in client of a console over it."""
     r = redis.Redis.from_url(url, decode_responses=True)
-    settings = _settings(url)
+    settings = bench_settings(url, allow_http=True)
     app = create_app(settings)
     app.extensions[EXTENSION_NAME] = build_services(settings, connection=r)
     OperatorStore(r).create(OPERATOR, PASSWORD)

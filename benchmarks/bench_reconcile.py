@@ -20,8 +20,8 @@ from contextlib import contextmanager
 
 import redis
 
+from benchmarks.common import bench_settings
 from orchestrator import dispatch, keys, reconcile
-from orchestrator.config import Settings
 from orchestrator.devstack import Stack
 from orchestrator.services import Services, build_services
 
@@ -50,17 +50,6 @@ for i = first, last do
 end
 return last - first + 1
 """
-
-
-def _settings(url: str) -> Settings:
-    return Settings(
-        redis_url=url,
-        broker_url=url,
-        pixazo_api_key="bench-key",
-        public_base_url="https://bench.test",
-        secret_key="bench-secret-key-0123456789",
-        reconcile_batch_size=500,
-    )
 
 
 def populate(r: redis.Redis, first: int, last: int) -> None:
@@ -135,7 +124,7 @@ def main() -> int:
     try:
         _, url = stack.start_redis()
         r = redis.Redis.from_url(url, decode_responses=True)
-        svc = build_services(_settings(url), connection=r)
+        svc = build_services(bench_settings(url, reconcile_batch_size=500), connection=r)
         results = {}
         for stored, first in ((SMALL, 1), (LARGE, SMALL + 1)):
             started = time.perf_counter()

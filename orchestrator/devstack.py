@@ -7,6 +7,7 @@ group, Celery's pool children included, and nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,6 +178,8 @@ class Orchestrator:
     workers: list[Proc] = field(default_factory=list)
     beat: Proc | None = None
     web: Proc | None = None
+    # Names are never reused, so a restarted worker gets a fresh log to wait on.
+    _worker_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def start_sim(self, *flags: str) -> None:
         port = free_port()
@@ -236,7 +239,7 @@ class Orchestrator:
         queues: str = ALL_QUEUES,
         pool: str = "prefork",
     ) -> Proc:
-        name = name or f"worker{len(self.workers) + 1}"
+        name = name or f"worker{next(self._worker_numbers)}"
         proc = self.stack.spawn(
             name,
             [
@@ -270,9 +273,10 @@ class Orchestrator:
         slow consumers hold threads waiting on sockets, never the other queues' slots."""
         return self.start_worker(concurrency, "delivery", DELIVERY_QUEUE, "threads")
 
-    def start_beat(self) -> None:
-        self.beat = self.stack.spawn(
-            "beat",
+    def start_beat(self, name: str = "beat") -> Proc:
+        """A beat process; a second one (another name) is what a double deployment looks like."""
+        proc = self.stack.spawn(
+            name,
             [
                 self.stack.python,
                 "-m",
@@ -283,11 +287,14 @@ class Orchestrator:
                 "-l",
                 "INFO",
                 "-s",
-                str(self.stack.workdir / "beat-schedule"),
+                str(self.stack.workdir / f"{name}-schedule"),
             ],
             self.env,
         )
-        self.stack.wait_log(self.beat, "beat: Starting")
+        self.stack.wait_log(proc, "beat: Starting")
+        if self.beat is None:
+            self.beat = proc
+        return proc
 
 
 def base_env(redis_url: str, **overrides: str) -> dict[str, str]:

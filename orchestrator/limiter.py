@@ -10,7 +10,10 @@ import redis
 
 BUCKET_KEY = "limiter:submit:bucket"
 LEASES_KEY = "limiter:submit:leases"
-LEASE_SECONDS = 120.0  # a lease outlives any submit; a killed worker's lease expires by itself
+# A lease outlives any submit (its timeouts plus this margin); a killed worker's lease
+# expires by itself, so its slot comes back without anyone releasing it.
+LEASE_MARGIN_SECONDS = 15.0
+DEFAULT_LEASE_SECONDS = 120.0
 _BUSY_WAIT_SECONDS = 0.5
 
 _ACQUIRE_LUA = """
@@ -34,8 +37,15 @@ return '0'
 
 
 class SubmitLimiter:
-    def __init__(self, r: redis.Redis, rate_per_second: float, concurrency: int) -> None:
+    def __init__(
+        self,
+        r: redis.Redis,
+        rate_per_second: float,
+        concurrency: int,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
         self._redis = r
+        self._lease = lease_seconds
         self._rate = rate_per_second
         self._burst = max(1.0, rate_per_second)
         self._cap = concurrency
@@ -52,7 +62,7 @@ class SubmitLimiter:
                     self._burst,
                     self._cap,
                     now,
-                    LEASE_SECONDS,
+                    self._lease,
                     lease,
                     _BUSY_WAIT_SECONDS,
                 ],

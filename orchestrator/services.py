@@ -14,8 +14,8 @@ from flask import current_app
 from orchestrator.clients import ClientStore
 from orchestrator.config import SECONDS_PER_DAY, Settings
 from orchestrator.jobs import JobStore
-from orchestrator.limiter import SubmitLimiter
-from orchestrator.pixazo import PixazoClient
+from orchestrator.limiter import LEASE_MARGIN_SECONDS, SubmitLimiter
+from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, PixazoClient
 from orchestrator.state import StateMachine
 
 EXTENSION_NAME = "orchestrator"
@@ -56,7 +56,14 @@ def build_services(settings: Settings, connection: redis.Redis | None = None) ->
         pixazo=PixazoClient(
             settings.pixazo_base_url, settings.pixazo_api_key, settings.submit_timeout_seconds
         ),
-        limiter=SubmitLimiter(r, settings.submit_rate_per_second, settings.submit_concurrency),
+        limiter=SubmitLimiter(
+            r,
+            settings.submit_rate_per_second,
+            settings.submit_concurrency,
+            lease_seconds=CONNECT_TIMEOUT_SECONDS
+            + settings.submit_timeout_seconds
+            + LEASE_MARGIN_SECONDS,
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fakeredis
 
-from orchestrator.limiter import LEASE_SECONDS, SubmitLimiter
+from orchestrator.limiter import DEFAULT_LEASE_SECONDS, SubmitLimiter
 
 T0 = 1_000_000.0
 
@@ -47,7 +47,7 @@ def test_a_killed_workers_lease_expires_by_itself(fake_redis) -> None:
     limiter = SubmitLimiter(fake_redis, rate_per_second=1000, concurrency=1)
     assert limiter.acquire(T0)[0] is not None  # never released: the worker died
     assert limiter.acquire(T0 + 1)[0] is None
-    assert limiter.acquire(T0 + LEASE_SECONDS + 1)[0] is not None
+    assert limiter.acquire(T0 + DEFAULT_LEASE_SECONDS + 1)[0] is not None
 
 
 def test_separate_redis_means_separate_limits() -> None:

@@ -170,25 +170,6 @@ CAP, RATE = 3, 8
 TRANSIT_SLACK_SECONDS = 0.5
 
 
-def _second_beat(stack, system: System):
-    """Another ``celery beat`` on the same Redis (its own log), as a second deployment would."""
-    argv = [
-        stack.python,
-        "-m",
-        "celery",
-        "-A",
-        "workers.entry",
-        "beat",
-        "-l",
-        "INFO",
-        "-s",
-        str(stack.workdir / "beat2-schedule"),
-    ]
-    proc = stack.spawn("beat2", argv, system.orch.env)
-    stack.wait_log(proc, "beat: Starting")
-    return proc
-
-
 def test_limiter_caps_concurrency_and_rate_across_two_workers_and_two_beats() -> None:
     """Two worker processes (4 slots each) and two beat processes share one Redis limiter.
 
@@ -200,10 +181,10 @@ def test_limiter_caps_concurrency_and_rate_across_two_workers_and_two_beats() ->
         "ORCHESTRATOR_SUBMIT_RATE_PER_SECOND": str(RATE),
         "ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS": "5",
     }
-    with dedicated_system(env) as (stack, system, _):
+    with dedicated_system(env) as (_, system, _):
         system.orch.start_worker()
         first_beat = system.orch.beat
-        second_beat = _second_beat(stack, system)
+        second_beat = system.orch.start_beat("beat2")
         _, key = system.new_client("limited")
         # Phase 1: slow answers, so the concurrency cap binds (3 in flight = 5/s < 8/s).
         delay = 0.6
