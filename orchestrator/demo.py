@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -48,6 +49,7 @@ DEMO_INPUTS: dict[str, dict[str, Any]] = {
     },
 }
 TERMINAL = ("completed", "failed", "canceled")
+DEMO_OPERATOR = "demo"
 DEMO_TIMEOUT_SECONDS = 180.0
 _REFRESH_SECONDS = 0.5
 
@@ -91,6 +93,29 @@ def _create_client(orch: Orchestrator) -> dict[str, str]:
     return client
 
 
+def _create_operator(orch: Orchestrator) -> str:
+    """A console account for the demo; its password is printed once, at the end."""
+    password = secrets.token_urlsafe(12)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "operators",
+            "create",
+            DEMO_OPERATOR,
+            "--password-stdin",
+            "--replace",
+        ],
+        env={**os.environ, **orch.env},
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return password
+
+
 def _submit_all(orch: Orchestrator, api_key: str) -> dict[str, dict[str, Any]]:
     headers = {"Authorization": f"Bearer {api_key}"}
     jobs = {}
@@ -127,7 +152,7 @@ def _follow(orch: Orchestrator, api_key: str, jobs: dict[str, dict[str, Any]]) -
     click.echo("some jobs did not finish in time")
 
 
-def _table(orch: Orchestrator, jobs: dict[str, dict[str, Any]]) -> None:
+def _table(orch: Orchestrator, jobs: dict[str, dict[str, Any]], password: str) -> None:
     click.echo("")
     click.echo(f"{'model':<28} {'status':<10} {'seconds':>7}  media URL")
     for job in jobs.values():
@@ -141,7 +166,7 @@ def _table(orch: Orchestrator, jobs: dict[str, dict[str, Any]]) -> None:
     click.echo(f"\nconsumer received {len(events)} event(s), {verified} with a valid signature")
     click.echo(f"API docs:     {orch.web_url}/docs")
     click.echo(f"OpenAPI:      {orch.web_url}/openapi.json")
-    click.echo(f"ops console:  {orch.web_url}/ops")
+    click.echo(f"ops console:  {orch.web_url}/ops  (sign in as {DEMO_OPERATOR} / {password})")
 
 
 @click.command("demo")
@@ -153,11 +178,12 @@ def demo_command(exit_after: bool) -> None:
     try:
         orch = _start(stack)
         client = _create_client(orch)
+        password = _create_operator(orch)
         click.echo(f"demo client {client['client_id']} created; submitting one job per model")
         jobs = _submit_all(orch, client["api_key"])
         _follow(orch, client["api_key"], jobs)
         time.sleep(1.0)  # let the last events land at the consumer
-        _table(orch, jobs)
+        _table(orch, jobs, password)
         if not exit_after:
             click.echo("\nrunning; press Ctrl-C to stop every process")
             while True:
