@@ -21,7 +21,6 @@ from orchestrator.ids import new_id
 from orchestrator.state import PUBLIC_STATUS, JobState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-JSON_FIELDS = ("input", "metadata", "output", "error")
 MAX_PAGE = 100
 MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
 _SCAN_CHUNK = 200

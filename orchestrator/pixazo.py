@@ -25,8 +25,6 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 # charged generation and is an unknown outcome.
 NOT_HANDLED_CODES = (429, 503)
 UPSTREAM_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
-UPSTREAM_TERMINAL = frozenset({"COMPLETED", "FAILED", "ERROR"})
-UPSTREAM_RANK = {"QUEUED": 0, "PROCESSING": 1, "COMPLETED": 2, "FAILED": 2, "ERROR": 2}
 CONNECT_TIMEOUT_SECONDS = 5.0
 STATUS_TIMEOUT_SECONDS = 15.0
 MAX_RETRY_AFTER_SECONDS = 600.0
