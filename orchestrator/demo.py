@@ -173,7 +173,7 @@ def _table(orch: Orchestrator, jobs: dict[str, dict[str, Any]], password: str) -
 @click.option("--exit", "exit_after", is_flag=True, help="Stop once the table is printed.")
 def demo_command(exit_after: bool) -> None:
     """Start everything, run one job per model, show the results; Ctrl-C stops it all."""
-    stack = Stack()
+    stack = Stack(supervise=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         orch = _start(stack)

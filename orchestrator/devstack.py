@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import requests
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+SUPERVISE_EVERY_SECONDS = 0.5
 _POLL_SECONDS = 0.1
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 SIM_API_KEY = "sim-key"
@@ -63,6 +65,11 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    env: Mapping[str, str] | None = None
+    restart: bool = False  # the supervisor starts it again if it exits on its own
+    stopping: bool = False
+    restarts: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -79,23 +86,56 @@ class Stack:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="orch-")))
     procs: list[Proc] = field(default_factory=list)
     python: str = sys.executable
+    # Like a Procfile platform: restart the processes that exit on their own (a Celery worker
+    # can exit on a lost broker connection). Only processes spawned with ``restart=True``.
+    supervise: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
-    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Proc:
+    def _popen(self, argv: list[str], env: Mapping[str, str] | None, log_path: Path):
+        with open(log_path, "ab") as handle:
+            return subprocess.Popen(
+                argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str] | None = None,
+        restart: bool = False,
+    ) -> Proc:
         log_path = self.workdir / f"{name}.log"
-        handle = open(log_path, "ab")  # noqa: SIM115 (the child owns it for its whole life)
-        popen = subprocess.Popen(
+        proc = Proc(
+            name,
+            self._popen(argv, env, log_path),
+            log_path,
             argv,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-            cwd=self.workdir,
+            env,
+            restart=restart and self.supervise,
         )
-        handle.close()
-        proc = Proc(name, popen, log_path)
-        self.procs.append(proc)
+        with self._lock:
+            self.procs.append(proc)
+        if proc.restart and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+            self._watcher.start()
         return proc
+
+    def _watch(self) -> None:
+        while not self._closed.wait(SUPERVISE_EVERY_SECONDS):
+            with self._lock:
+                for proc in self.procs:
+                    if proc.restart and not proc.stopping and not proc.alive:
+                        _kill_group(proc)
+                        proc.popen = self._popen(proc.argv, proc.env, proc.log_path)
+                        proc.restarts += 1
 
     def wait_until(self, proc: Proc, check: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -146,6 +186,8 @@ class Stack:
         return proc, url
 
     def stop(self, proc: Proc, sig: int = signal.SIGTERM) -> None:
+        with self._lock:
+            proc.stopping = True
         if proc.alive:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.popen.pid, sig)
@@ -155,14 +197,21 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.popen.pid, signal.SIGKILL)
                 proc.popen.wait(STOP_TIMEOUT_SECONDS)
-        # Children that outlived their leader (Celery's pool) die with the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.popen.pid, signal.SIGKILL)
+        _kill_group(proc)
 
     def stop_all(self) -> None:
+        self._closed.set()
+        if self._watcher is not None:
+            self._watcher.join()
         for proc in reversed(self.procs):
             self.stop(proc)
         self.procs.clear()
+
+
+def _kill_group(proc: Proc) -> None:
+    """Children that outlived their leader (Celery's pool) die with the group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.popen.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -229,6 +278,7 @@ class Orchestrator:
                 "orchestrator.wsgi:app",
             ],
             self.env,
+            restart=True,
         )
         self.stack.wait_http(self.web, f"{self.web_url}/healthz")
 
@@ -263,6 +313,7 @@ class Orchestrator:
                 "INFO",
             ],
             self.env,
+            restart=True,
         )
         self.stack.wait_log(proc, " ready.")
         self.workers.append(proc)
@@ -290,6 +341,7 @@ class Orchestrator:
                 str(self.stack.workdir / f"{name}-schedule"),
             ],
             self.env,
+            restart=True,
         )
         self.stack.wait_log(proc, "beat: Starting")
         if self.beat is None:

@@ -12,9 +12,12 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+STORE_RETRY_AFTER_SECONDS = 1
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -112,6 +115,15 @@ def register_error_handlers(app: Flask) -> None:
         allowed = getattr(exc, "valid_methods", None)
         if status == 405 and allowed:
             response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def _store_unavailable(exc: Exception) -> Response:
+        # Redis restarting or loading its data: nothing was written, so the client can retry.
+        log.warning("store unavailable: %s", type(exc).__name__)
+        response = error_response(503, "unavailable", "The job store is unavailable; retry.")
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
         return response
 
     @app.errorhandler(Exception)

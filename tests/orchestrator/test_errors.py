@@ -62,3 +62,19 @@ def test_unexpected_exception_is_a_bare_500(app, monkeypatch, client_factory):
     answer = app.test_client().get("/v1/models", headers={"Authorization": f"Bearer {key}"})
     shape(answer, 500, "internal_error")
     assert "ZeroDivision" not in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("failure", ["ConnectionError", "BusyLoadingError", "TimeoutError"])
+def test_a_store_outage_is_503_with_retry_after_not_500(app, client_factory, monkeypatch, failure):
+    import redis.exceptions
+
+    _, key = client_factory()
+    svc = app.extensions["orchestrator"]
+
+    def down(*args, **kwargs):
+        raise getattr(redis.exceptions, failure)("Redis is loading the dataset in memory")
+
+    monkeypatch.setattr(svc.jobs, "get", down)
+    answer = app.test_client().get("/v1/jobs/job_x", headers={"Authorization": f"Bearer {key}"})
+    shape(answer, 503, "unavailable")
+    assert answer.headers["Retry-After"] == "1"

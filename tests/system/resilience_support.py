@@ -35,10 +35,14 @@ RESILIENT_ENV = {
 
 @contextmanager
 def dedicated_system(
-    env: dict[str, str] | None = None, appendonly: bool = False, worker_concurrency: int = 4
+    env: dict[str, str] | None = None,
+    appendonly: bool = False,
+    worker_concurrency: int = 4,
+    supervise: bool = False,
 ) -> Iterator[tuple[Stack, System, Proc]]:
-    """A whole system on its own redis-server; everything it started is stopped at the end."""
-    stack = Stack()
+    """A whole system on its own redis-server; everything it started is stopped at the end.
+    ``supervise``: web, worker and beat are restarted if they exit, as a platform would."""
+    stack = Stack(supervise=supervise)
     try:
         redis_proc, url = stack.start_redis(appendonly=appendonly)
         stack, system = start_system(

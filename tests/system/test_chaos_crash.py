@@ -91,7 +91,7 @@ def test_kill_9_workers_while_300_jobs_flow() -> None:
 
 
 def test_redis_restart_mid_run_loses_no_accepted_job() -> None:
-    with dedicated_system(appendonly=True) as (stack, system, redis_proc):
+    with dedicated_system(appendonly=True, supervise=True) as (stack, system, redis_proc):
         _, key = system.new_client("restart")
         port = int(redis_proc.popen.args[redis_proc.popen.args.index("--port") + 1])
         poster, job_ids = _post_in_background(system, key, 150, batches=15)
@@ -105,13 +105,15 @@ def test_redis_restart_mid_run_loses_no_accepted_job() -> None:
         counts = wait_terminal(system, job_ids, 150, "every 202'd job terminal after restart")
         per_job = accepted_per_job(system)
         doubles = {j: n for j, n in per_job.items() if n > 1}
-        survivors = [p.alive for p in (system.orch.beat, system.orch.web, *system.orch.workers)]
+        processes = (system.orch.beat, system.orch.web, *system.orch.workers)
+        survivors = [p.alive for p in processes]
+        restarts = {p.name: p.restarts for p in processes if p.restarts}
     print(
         f"\nredis restart: outage {outage:.1f} s; intake answered 202 for {len(job_ids)} of 150; "
         f"{counts}; accepted submits {sum(per_job.values())} for {len(per_job)} jobs, charged "
-        f"twice: {len(doubles)}"
+        f"twice: {len(doubles)}; processes the supervisor restarted: {restarts or 'none'}"
     )
-    assert all(survivors)  # beat, web and worker rode out the outage
+    assert all(survivors)  # beat, web and worker rode out the outage (restarted if they exited)
     assert len(job_ids) >= 100
     assert sum(counts.values()) == len(job_ids)
     assert counts == {"completed": len(job_ids)}
