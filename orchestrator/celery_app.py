@@ -24,6 +24,7 @@ TASK_MODULES = (
     "workers.delivery",
     "workers.reconcile",
     "workers.retention",
+    "workers.watchdog",
 )
 VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_SOFT_TIME_LIMIT_SECONDS = 240
@@ -48,6 +49,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_SECONDS,
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "worker_hijack_root_logger": False,
+        # No remote control and no event heartbeats: both ride a pub/sub connection whose loss
+        # kombu's Redis transport can turn into an "Unrecoverable error" that wedges the worker
+        # (seen when Redis restarts). The console reads queue depths from Redis directly.
+        "worker_enable_remote_control": False,
+        # Read by workers.watchdog: an idle worker whose queues fill for this long exits.
+        "worker_stall_seconds": settings.worker_stall_seconds,
+        "worker_send_task_events": False,
         # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits
         # instead of double-firing (the reconcile task holds its own lock as well). Our
         # subclass outlives a Redis restart instead of exiting.

@@ -55,6 +55,7 @@ class Settings:
     delivery_timeout_seconds: float = 15.0
     reconcile_interval_seconds: float = 5.0
     reconcile_batch_size: int = 500
+    worker_stall_seconds: int = 60
     job_retention_days: int = 30
     max_body_bytes: int = 256 * 1024
     client_rate_limit_per_minute: int = 600
@@ -158,6 +159,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], Any]]] = {
         lambda n, v: _float(n, v, 0.1),
     ),
     "ORCHESTRATOR_RECONCILE_BATCH_SIZE": ("reconcile_batch_size", lambda n, v: _int(n, v, 1)),
+    "ORCHESTRATOR_WORKER_STALL_SECONDS": ("worker_stall_seconds", lambda n, v: _int(n, v, 0)),
     "ORCHESTRATOR_JOB_RETENTION_DAYS": ("job_retention_days", lambda n, v: _int(n, v, 1)),
     "ORCHESTRATOR_MAX_BODY_BYTES": ("max_body_bytes", lambda n, v: _int(n, v, 1024)),
     "ORCHESTRATOR_CLIENT_RATE_LIMIT_PER_MINUTE": (

@@ -309,6 +309,7 @@ class Orchestrator:
                 f"{name}@%h",
                 "--without-gossip",
                 "--without-mingle",
+                "--without-heartbeat",
                 "-l",
                 "INFO",
             ],

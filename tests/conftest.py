@@ -42,6 +42,7 @@ SYSTEM_ENV = {
     "ORCHESTRATOR_SUBMIT_RATE_PER_SECOND": "200",
     "ORCHESTRATOR_SUBMIT_CONCURRENCY": "32",
     "ORCHESTRATOR_CLIENT_RATE_LIMIT_PER_MINUTE": "100000",
+    "ORCHESTRATOR_WORKER_STALL_SECONDS": "15",
 }
 SIM_FLAGS = (
     "--queued-seconds",
@@ -281,7 +282,7 @@ def start_system(
 def system_session(redis_url: str) -> Iterator[System]:
     """One system for the session. ORCHESTRATOR_TEST_REDIS=own gives it a private redis-server
     on a free port instead of REDIS_URL's db 14 (for several test sessions at once)."""
-    stack = Stack()
+    stack = Stack(supervise=True)
     if os.environ.get("ORCHESTRATOR_TEST_REDIS") == "own":
         _, redis_url = stack.start_redis()
     clean_keys(redis.Redis.from_url(redis_url, decode_responses=True))
