@@ -3,14 +3,12 @@ each job still ends with exactly one event per type, job.processing included whe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from orchestrator.devstack import Stack
-from tests.conftest import System, clean_keys, start_system
+from tests.conftest import System, start_system
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import (
     events_for,
@@ -36,9 +34,8 @@ SYNC_SIM_FLAGS = (
 @pytest.fixture(scope="module")
 def sync_system(redis_url: str) -> Iterator[System]:
     stack = Stack()
-    if os.environ.get("ORCHESTRATOR_TEST_REDIS") == "own":
-        _, redis_url = stack.start_redis()
-    clean_keys(redis.Redis.from_url(redis_url, decode_responses=True))
+    # Its own redis-server: a second system on the shared database would share its queues.
+    _, redis_url = stack.start_redis()
     stack, system = start_system(
         redis_url,
         {"PIXAZO_WEBHOOK_MODE": "sync"},

@@ -4,17 +4,15 @@ Sentry, a 402 from the simulator raises the submissions-paused alert from a Cele
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import redis
 
 from orchestrator.devstack import Stack
-from tests.conftest import System, clean_keys, start_system, wait_for
+from tests.conftest import System, start_system, wait_for
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import submit, wait_terminal
 
@@ -53,9 +51,8 @@ def sentry_system(redis_url: str) -> Iterator[tuple[System, SentryCapture]]:
     thread = threading.Thread(target=capture.serve_forever, daemon=True)
     thread.start()
     stack = Stack()
-    if os.environ.get("ORCHESTRATOR_TEST_REDIS") == "own":
-        _, redis_url = stack.start_redis()
-    clean_keys(redis.Redis.from_url(redis_url, decode_responses=True))
+    # Its own redis-server: a second system on the shared database would share its queues.
+    _, redis_url = stack.start_redis()
     stack, system = start_system(
         redis_url, {"SENTRY_DSN": capture.dsn}, worker_concurrency=2, stack=stack
     )
