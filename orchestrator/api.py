@@ -12,11 +12,10 @@ from marshmallow import ValidationError
 from orchestrator import actions, catalog, clock, keys
 from orchestrator.clients import Client
 from orchestrator.errors import ApiError, encodable, validation_error
-from orchestrator.intake import gateway_body_to_request, submit_job
+from orchestrator.intake import checked_callback_url, gateway_body_to_request, submit_job
 from orchestrator.jobs import decode_cursor
 from orchestrator.schemas import ClientUpdateSchema, JobListQuerySchema
 from orchestrator.services import current
-from orchestrator.urls import UnsafeUrl, check_consumer_url
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 RATE_WINDOW_SECONDS = 60
@@ -174,12 +173,7 @@ def update_client() -> Response:
         changes = _CLIENT_UPDATE.load(_json_body())
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
-    url = changes.get("callback_url")
-    if url:
-        try:
-            check_consumer_url(url, svc.settings.allow_http)
-        except UnsafeUrl as exc:
-            raise validation_error({"callback_url": [str(exc)]}) from None
+    url = checked_callback_url(svc, changes.get("callback_url"))
     types = changes.get("event_types")
     updated = svc.clients.update(
         g.client.id,

@@ -38,12 +38,7 @@ def parse_job_request(svc: Services, body: Any) -> NewJob:
         model_input = catalog.validate_input(spec.id, data["input"])
     except ValidationError as exc:
         raise validation_error(exc.messages, "input") from None
-    callback_url = data.get("callback_url")
-    if callback_url:
-        try:
-            check_consumer_url(callback_url, svc.settings.allow_http)
-        except UnsafeUrl as exc:
-            raise validation_error({"callback_url": [str(exc)]}) from None
+    callback_url = checked_callback_url(svc, data.get("callback_url"))
     return NewJob(
         client_id="",
         model=spec.id,
@@ -53,6 +48,16 @@ def parse_job_request(svc: Services, body: Any) -> NewJob:
         estimated_cost_usd=catalog.estimate_cost_usd(spec.id, model_input),
         webhook_mode=svc.settings.pixazo_webhook_mode,
     )
+
+
+def checked_callback_url(svc: Services, url: str | None) -> str | None:
+    """A consumer URL a client gave us, refused (422) when we may not call it (SSRF)."""
+    if url:
+        try:
+            check_consumer_url(url, svc.settings.allow_http)
+        except UnsafeUrl as exc:
+            raise validation_error({"callback_url": [str(exc)]}) from None
+    return url
 
 
 def gateway_body_to_request(body: Any) -> dict[str, Any]:
