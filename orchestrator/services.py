@@ -17,6 +17,7 @@ from orchestrator.jobs import JobStore
 from orchestrator.limiter import LEASE_MARGIN_SECONDS, SubmitLimiter
 from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, PixazoClient
 from orchestrator.state import StateMachine
+from webhooks.inbox import CallbackInbox
 
 EXTENSION_NAME = "orchestrator"
 # A fresh job waits this long in the submit due-set before beat treats its task as lost.
@@ -33,6 +34,7 @@ class Services:
     clients: ClientStore
     pixazo: PixazoClient
     limiter: SubmitLimiter
+    inbox: CallbackInbox
 
     @property
     def retention_seconds(self) -> int:
@@ -64,6 +66,7 @@ def build_services(settings: Settings, connection: redis.Redis | None = None) ->
             + settings.submit_timeout_seconds
             + LEASE_MARGIN_SECONDS,
         ),
+        inbox=CallbackInbox(r),
     )
 
 

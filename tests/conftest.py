@@ -293,8 +293,13 @@ def system_session(redis_url: str) -> Iterator[System]:
         stack.stop_all()
 
 
+def fresh(system: System) -> Iterator[System]:
+    """A test's view of a shared system: clean keys, reset simulator and consumer, both ends."""
+    system.reset()
+    yield system
+    system.reset()
+
+
 @pytest.fixture
 def system(system_session: System) -> Iterator[System]:
-    system_session.reset()
-    yield system_session
-    system_session.reset()
+    yield from fresh(system_session)

@@ -18,7 +18,6 @@ from orchestrator.ids import is_id
 from orchestrator.pixazo import parse_status
 from orchestrator.services import current
 from orchestrator.tokens import verify_callback_token
-from webhooks.inbox import CallbackInbox
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _NOT_FOUND = "No such callback URL."
@@ -44,7 +43,7 @@ def pixazo_callback(job_id: str, token: str) -> Response:
         raise ApiError(
             400, "bad_request", "The body is not a Pixazo status.", flatten_messages(exc.messages)
         ) from None
-    recorded = CallbackInbox(svc.redis).record(job_id, _jsonable(status), raw)
+    recorded = svc.inbox.record(job_id, _jsonable(status), raw)
     if not recorded.known_job:
         raise ApiError(404, "not_found", _NOT_FOUND)
     if recorded.inbox_id:

@@ -5,13 +5,12 @@ from celery import shared_task
 from orchestrator import dispatch
 from orchestrator.results import apply_upstream
 from orchestrator.services import current
-from webhooks.inbox import CallbackInbox
 
 
 @shared_task(name=dispatch.APPLY_CALLBACK)
 def apply_callback(inbox_id: str) -> str:
     svc = current()
-    inbox = CallbackInbox(svc.redis)
+    inbox = svc.inbox
     item = inbox.load(inbox_id)
     if item is None:
         return "gone"

@@ -21,7 +21,7 @@ import requests
 
 from orchestrator.clients import DEFAULT_EVENT_TYPES
 from orchestrator.devstack import SIM_API_KEY
-from tests.conftest import System, wait_for
+from tests.conftest import System, fresh, wait_for
 from tests.system.resilience_support import (
     assert_one_accepted_submit_each,
     dedicated_system,
@@ -54,16 +54,12 @@ def sync_system() -> Iterator[System]:
 
 @pytest.fixture
 def ts(terminal_system: System) -> Iterator[System]:
-    terminal_system.reset()
-    yield terminal_system
-    terminal_system.reset()
+    yield from fresh(terminal_system)
 
 
 @pytest.fixture
 def ss(sync_system: System) -> Iterator[System]:
-    sync_system.reset()
-    yield sync_system
-    sync_system.reset()
+    yield from fresh(sync_system)
 
 
 def _sources(system: System, job_ids: list[str]) -> Counter:

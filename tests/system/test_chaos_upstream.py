@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.conftest import System, wait_for
+from tests.conftest import System, fresh, wait_for
 from tests.system.resilience_support import (
     assert_one_accepted_submit_each,
     count_states,
@@ -41,9 +41,7 @@ def upstream_stack() -> Iterator[tuple]:
 @pytest.fixture
 def us(upstream_stack) -> Iterator[System]:
     _, system, _ = upstream_stack
-    system.reset()
-    yield system
-    system.reset()
+    yield from fresh(system)
 
 
 def _bursts(system: System, stop: threading.Event) -> Counter:

@@ -15,7 +15,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.conftest import System, wait_for
+from tests.conftest import System, fresh, wait_for
 from tests.system.resilience_support import (
     accepted_per_job,
     assert_one_accepted_submit_each,
@@ -42,9 +42,7 @@ def resilient_stack() -> Iterator[tuple]:
 @pytest.fixture
 def rs(resilient_stack) -> Iterator[System]:
     _, system, _ = resilient_stack
-    system.reset()
-    yield system
-    system.reset()
+    yield from fresh(system)
 
 
 def _reasons(system: System, job_id: str) -> list[str]:
