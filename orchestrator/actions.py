@@ -5,13 +5,25 @@ the CLI and the console, each action written to the job's timeline and to the au
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import clock, delivery, dispatch, keys
+from orchestrator import clock, delivery, dispatch, keys, lifecycle
 from orchestrator.jobs import JobFilter, index_for
 from orchestrator.services import Services
-from orchestrator.state import ACTIVE, PUBLIC_STATUS, JobState
+from orchestrator.state import (
+    ACTIVE,
+    ATTEMPT_TOKEN,
+    CHARGE_RISK,
+    GEN_ATTEMPTS,
+    GENERATION,
+    IN_SUBMIT,
+    MAY_BE_CHARGED,
+    PUBLIC_STATUS,
+    RETIRED,
+    JobState,
+)
 
 AUDIT_KEY = "audit"
 AUDIT_KEEP = 10_000
@@ -55,27 +67,37 @@ def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
             return ActionResult(
                 False, f"the job is already {PUBLIC_STATUS[state]}", PUBLIC_STATUS[state]
             )
-        result = svc.states.transition(
+        fields: dict[str, Any] = {"error": {"code": "canceled", "message": f"Canceled by {actor}"}}
+        if state in IN_SUBMIT:  # canceled mid-submit: Pixazo may have the job all the same
+            fields.update(MAY_BE_CHARGED)
+        result = lifecycle.move(
+            svc,
             job_id,
             expected=[state],
             to=JobState.CANCELED,
-            fields={"error": {"code": "canceled", "message": f"Canceled by {actor}"}},
+            fields=fields,
             timeline={"reason": "canceled", "actor": actor},
             emit=True,
         )
         if result.applied:
-            if result.event_id:
-                dispatch.deliver(result.event_id)
             audit(svc, actor, "cancel", job_id)
             return ActionResult(True, "canceled", "canceled")
     return ActionResult(False, "the job kept changing; try again")
 
 
-def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) -> ActionResult:
-    """Resubmit a failed job (or one stuck with an unknown submit outcome).
+def may_be_charged(raw: Mapping[str, str]) -> bool:
+    """Pixazo may have charged this job already: any submit of it was accepted or had an
+    unknown outcome, or Pixazo called back about it. A resubmit may then be a second charge."""
+    return bool(
+        raw.get(CHARGE_RISK) == "1" or raw.get("request_id") or JobState(raw["status"]) in IN_SUBMIT
+    )
 
-    A job that already has a Pixazo ``request_id`` was (probably) charged once; resubmitting
-    it is a second charge, so it needs ``confirm_charge``.
+
+def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) -> ActionResult:
+    """Resubmit a failed job (or one stuck with an unknown submit outcome), as a new generation.
+
+    A retry starts a fresh attempt budget and gets its own events. A job Pixazo may already
+    have charged needs ``confirm_charge``: without it nothing is sent and the answer says why.
     """
     raw = svc.jobs.get_raw(job_id)
     if raw is None:
@@ -85,7 +107,7 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
         return ActionResult(
             False, f"only failed jobs can be retried (this one is {state})", PUBLIC_STATUS[state]
         )
-    if (raw.get("request_id") or state is JobState.SUBMIT_UNKNOWN) and not confirm_charge:
+    if may_be_charged(raw) and not confirm_charge:
         return ActionResult(
             False,
             "this job may already have been charged by Pixazo; a resubmit is a second charge "
@@ -103,15 +125,22 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
             "output": None,
             "upstream_status": None,
             "request_id": None,
-            "retired_request_ids": _retired_with(raw),
+            ATTEMPT_TOKEN: None,
+            GEN_ATTEMPTS: "0",
+            RETIRED: _retired_with(raw),
+            "indexed_ms": str(int(now * 1000)),
         },
+        incr=(GENERATION,),
         due_at=now,
         deadline_at=now + svc.settings.job_deadline_seconds,
         timeline={
             "reason": "operator retry",
             "actor": actor,
             "previous_request_id": raw.get("request_id") or None,
+            "confirmed_charge": confirm_charge,
         },
+        # What was checked above must still hold: the same generation, no new request bound.
+        require={f: raw.get(f, "") for f in (GENERATION, "request_id", RETIRED)},
     )
     if not result.applied:
         return ActionResult(False, "the job changed meanwhile; reload and try again")
@@ -120,9 +149,9 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
     return ActionResult(True, "queued for resubmission", "queued")
 
 
-def _retired_with(raw: dict[str, str]) -> list[str]:
+def _retired_with(raw: Mapping[str, str]) -> list[str]:
     """The job's replaced Pixazo requests: their late callbacks must not undo a retry."""
-    retired = json.loads(raw.get("retired_request_ids") or "[]")
+    retired: list[str] = json.loads(raw.get(RETIRED) or "[]")
     if raw.get("request_id"):
         retired.append(raw["request_id"])
     return retired
@@ -212,12 +241,12 @@ def retry_failed(
     """Resubmit the failed jobs of a selection; any that Pixazo accepted before need
     ``confirm_charge``, because each of their resubmits is a second charge."""
     jobs = failed_jobs(svc, error_code, client_id, model, limit)
-    charged = sum(1 for raw in jobs if raw.get("request_id"))
+    charged = sum(1 for raw in jobs if may_be_charged(raw))
     if charged and not confirm_charge:
         return ActionResult(
             False,
-            f"{charged} of these {len(jobs)} job(s) were accepted by Pixazo: resubmitting them "
-            "is a second charge each (confirm to proceed)",
+            f"{charged} of these {len(jobs)} job(s) may have been charged by Pixazo: "
+            "resubmitting them may be a second charge each (confirm to proceed)",
             data={"needs_confirmation": True, "count": len(jobs), "charged": charged},
         )
     done = [raw["id"] for raw in jobs if retry(svc, raw["id"], actor, confirm_charge).ok]

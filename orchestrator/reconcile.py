@@ -11,9 +11,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator import clock, dispatch, keys, submission, upstream
+from orchestrator import clock, dispatch, keys, lifecycle, submission, upstream
 from orchestrator.services import Services
-from orchestrator.state import ACTIVE, JobState, TransitionResult
+from orchestrator.state import (
+    ACTIVE,
+    GEN_ATTEMPTS,
+    IN_SUBMIT,
+    MAY_BE_CHARGED,
+    UNCLAIMED,
+    JobState,
+    TransitionResult,
+)
 
 log = logging.getLogger(__name__)
 S = JobState
@@ -67,6 +75,7 @@ def expire_submitting(svc: Services, now: float, batch: int) -> int:
             job_id,
             expected=[S.SUBMITTING],
             to=S.SUBMIT_UNKNOWN,
+            fields=MAY_BE_CHARGED,
             due_at=now + grace,
             timeline={"reason": "submit did not finish (worker lost?); waiting for a callback"},
         )
@@ -79,12 +88,14 @@ def expire_submitting(svc: Services, now: float, batch: int) -> int:
 def resolve_unknown(svc: Services, now: float, batch: int) -> int:
     """No callback claimed the job within the grace period: only now is a resubmit safe enough.
 
+    A callback recorded in the meantime has bound its request to the job (the ``require``
+    guard sees it) even if its apply task has not run: the job is then followed, not resent.
     A job whose attempts are spent fails instead (its last submit was given the same grace).
     """
     moved = 0
     budget = len(svc.settings.submit_retry_schedule)
     for job_id in due(svc, keys.DUE_UNKNOWN, now, batch):
-        attempts = int(svc.redis.hget(keys.job(job_id), "attempts") or 0)
+        attempts = int(svc.redis.hget(keys.job(job_id), GEN_ATTEMPTS) or 0)
         if attempts >= budget:
             result = _fail_unknown(svc, job_id, attempts)
         else:
@@ -94,17 +105,21 @@ def resolve_unknown(svc: Services, now: float, batch: int) -> int:
                 to=S.QUEUED,
                 due_at=now + CLAIM_SECONDS,
                 timeline={"reason": "no callback within the grace period: resubmitting"},
+                require=UNCLAIMED,
             )
             if result.applied:
                 dispatch.submit(job_id)
-        if not result.applied:
+        if result.guarded:
+            submission.follow_claimed(svc, job_id, S.SUBMIT_UNKNOWN)
+        elif not result.applied:
             svc.redis.zrem(keys.DUE_UNKNOWN, job_id)
-        moved += result.applied
+        moved += result.applied or result.guarded
     return moved
 
 
 def _fail_unknown(svc: Services, job_id: str, attempts: int) -> TransitionResult:
-    result = svc.states.transition(
+    return lifecycle.move(
+        svc,
         job_id,
         expected=[S.SUBMIT_UNKNOWN],
         to=S.FAILED,
@@ -116,10 +131,8 @@ def _fail_unknown(svc: Services, job_id: str, attempts: int) -> TransitionResult
         },
         timeline={"reason": "no callback within the grace period and no attempts left"},
         emit=True,
+        require=UNCLAIMED,
     )
-    if result.event_id:
-        dispatch.deliver(result.event_id)
-    return result
 
 
 def drain_polls(svc: Services, now: float, batch: int) -> int:
@@ -150,18 +163,20 @@ def expire_deadlines(svc: Services, now: float, batch: int) -> int:
             if waiting_for_balance
             else "The job did not finish before its deadline"
         )
-        result = svc.states.transition(
+        fields = {"error": {"code": code, "message": message}}
+        if state in IN_SUBMIT:  # failed mid-submit: Pixazo may have the job all the same
+            fields.update(MAY_BE_CHARGED)
+        result = lifecycle.move(
+            svc,
             job_id,
-            expected=ACTIVE,
+            expected=[state] if state in ACTIVE else [],
             to=S.FAILED,
-            fields={"error": {"code": code, "message": message}},
+            fields=fields,
             timeline={"reason": code},
             emit=True,
         )
-        if result.event_id:
-            dispatch.deliver(result.event_id)
-        if not result.applied:
-            svc.redis.zrem(keys.DUE_DEADLINE, job_id)
+        if not result.applied and result.previous not in ACTIVE:
+            svc.redis.zrem(keys.DUE_DEADLINE, job_id)  # gone or terminal; a moved job stays due
         failed += result.applied
     return failed
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import clock, dispatch, keys
+from orchestrator import clock, keys, lifecycle
 from orchestrator.services import Services
-from orchestrator.state import ACTIVE, JobState
+from orchestrator.state import ACTIVE, GENERATION, MAY_BE_CHARGED, RETIRED, JobState
 
 S = JobState
 # The upstream status -> (states a job may be in to take it, state it moves to).
@@ -27,6 +27,7 @@ _MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
 }
 _ERROR_CODES = {"FAILED": "upstream_failed", "ERROR": "upstream_error"}
 REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
+_READ_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,27 @@ def _fields(status: Mapping[str, Any]) -> dict[str, Any]:
 def apply_upstream(
     svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
 ) -> Applied:
-    """Apply a parsed status body to the job; enqueue the event delivery it creates."""
+    """Apply a parsed status body to the job; enqueue the event delivery it creates.
+
+    The decision rests on the job as read; the move requires that what it rested on (the
+    generation, the requests a retry retired) still holds, and reads again when it does not.
+    """
+    for _ in range(_READ_TRIES):
+        applied = _apply_once(svc, job_id, status, source, stuck_after)
+        if applied is not None:
+            return applied
+    return Applied(False, None, ignored_reason="the job kept changing")
+
+
+def _apply_once(
+    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+) -> Applied | None:
     upstream = status["status"]
     raw = svc.jobs.get_raw(job_id)
     if raw is None:
         return Applied(False, None, ignored_reason="job not found")
     bound = raw.get("request_id") or ""
-    retired = json.loads(raw.get("retired_request_ids") or "[]")
+    retired = json.loads(raw.get(RETIRED) or "[]")
     other = (bound and bound != status["request_id"]) or status["request_id"] in retired
     # Another request of this job (an earlier submit whose outcome was unknown, or one an
     # operator's retry replaced) may still finish it with a video; its failure or progress must
@@ -73,11 +88,12 @@ def apply_upstream(
         )
     expected, target = _MOVES[upstream]
     emit = target in (S.COMPLETED, S.FAILED) or _wants_progress(svc, raw, target)
-    result = svc.states.transition(
+    result = lifecycle.move(
+        svc,
         job_id,
         expected=expected & ACTIVE,
         to=target,
-        fields=_fields(status),
+        fields={**_fields(status), **MAY_BE_CHARGED},
         due_at=clock.now() + stuck_after,
         timeline={
             "source": source,
@@ -85,7 +101,10 @@ def apply_upstream(
             "request_id": status["request_id"],
         },
         emit=emit,
+        require={GENERATION: raw.get(GENERATION, ""), RETIRED: raw.get(RETIRED, "")},
     )
+    if result.guarded:
+        return None
     if not result.applied:
         if result.previous is None:
             return Applied(False, None, ignored_reason="job not found")
@@ -94,8 +113,6 @@ def apply_upstream(
             svc.redis.zadd(keys.DUE_POLL, {job_id: clock.now() + stuck_after}, xx=True)
         return _ignore(svc, job_id, result.previous, status, source, "already past this status")
     svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS)
-    if result.event_id:
-        dispatch.deliver(result.event_id)
     return Applied(True, target, result.event_id)
 
 

@@ -1,8 +1,10 @@
 """Dropping expired jobs from the indexes.
 
 A terminal job's hash, timeline and events expire by themselves (state.py sets the TTL), but
-the sorted-set indexes that list jobs cannot expire members. Every job created before the
-cutoff below is terminal and expired, so trimming by score removes exactly the dead members,
+the sorted-set indexes that list jobs cannot expire members. A job is scored by its creation,
+or by its last operator retry (which re-scores it everywhere, see transition.lua), so every
+member scored before the cutoff below is terminal and expired: trimming by score removes
+exactly the dead members,
 with one ZREMRANGEBYSCORE per index (the number of indexes grows with clients and models,
 never with jobs).
 """
@@ -23,7 +25,7 @@ def index_keys(client_ids: list[str]) -> list[str]:
     for client_id in client_ids:
         names.append(keys.client_index(client_id))
         names += [keys.client_status_index(client_id, s) for s in PUBLIC_STATUSES]
-        names += [f"{keys.client_index(client_id)}:model:{m}" for m in catalog.MODELS]
+        names += [keys.client_model_index(client_id, m) for m in catalog.MODELS]
     return names
 
 

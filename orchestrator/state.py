@@ -10,14 +10,14 @@ so a task that finds the job elsewhere than it expects simply stops.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis
 
-from orchestrator import clock, keys
+from orchestrator import clock, keys, lua
 from orchestrator.ids import new_id
 
 
@@ -75,68 +75,28 @@ STATE_DUE_SET: Mapping[JobState, str] = {
     S.PROCESSING: keys.DUE_POLL,
 }
 
+# Job hash fields the money-safety rules read (the rest are the job object's own).
+CHARGE_RISK = "charge_risk"  # "1" once Pixazo may have charged the job: never cleared
+ATTEMPT_TOKEN = "attempt_token"  # identifies the submit attempt that holds the job
+GENERATION = "generation"  # 1 at intake, +1 per operator retry; events are per generation
+RETIRED = "retired_request_ids"  # JSON list: requests a retry replaced (their news is stale)
+GEN_ATTEMPTS = "gen_attempts"  # submits in this generation: the retry budget's count
+MAY_BE_CHARGED = {CHARGE_RISK: "1"}
+UNCLAIMED = {"request_id": ""}  # guard: no request of Pixazo's is bound to the job yet
+IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what was sent
+
+
+def event_key(event_type: str, generation: str | int) -> str:
+    """The field of ``job:{id}:events`` that holds one generation's event of one type."""
+    return f"{event_type}:{generation}"
+
+
 EVENT_FOR_STATE: Mapping[JobState, str] = {
     S.COMPLETED: "job.completed",
     S.FAILED: "job.failed",
     S.CANCELED: "job.canceled",
     S.PROCESSING: "job.processing",
 }
-
-_TRANSITION_LUA = """
-local job, tl, evts = KEYS[1], KEYS[2], KEYS[3]
-local id, new, now, now_iso = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
-local cur = redis.call('HGET', job, 'status')
-if not cur then return {-1, '', 0} end
-local expected = false
-for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then expected = true end end
-if not expected then return {0, cur, 0} end
-local cfg = cjson.decode(ARGV[10])
-for k, v in pairs(cjson.decode(ARGV[6])) do
-  if v == cjson.null then redis.call('HDEL', job, k) else redis.call('HSET', job, k, v) end
-end
-redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
-if ARGV[11] ~= '' then redis.call('HINCRBY', job, ARGV[11], 1) end
-local created = redis.call('HGET', job, 'created_ms')
-local client = redis.call('HGET', job, 'client_id')
-local old_pub, new_pub = cfg.public[cur], cfg.public[new]
-if old_pub ~= new_pub then
-  redis.call('ZREM', 'idx:status:' .. old_pub, id)
-  redis.call('ZADD', 'idx:status:' .. new_pub, created, id)
-  redis.call('ZREM', 'idx:client:' .. client .. ':status:' .. old_pub, id)
-  redis.call('ZADD', 'idx:client:' .. client .. ':status:' .. new_pub, created, id)
-end
-local old_set, new_set = cfg.due[cur], cfg.due[new]
-if old_set and old_set ~= new_set then redis.call('ZREM', old_set, id) end
-if new_set then redis.call('ZADD', new_set, ARGV[8], id) end
-if cfg.terminal[new] then
-  for _, set in ipairs(cfg.job_due_sets) do redis.call('ZREM', set, id) end
-  redis.call('HSET', job, 'completed_at', now_iso)
-elseif cfg.terminal[cur] then
-  for _, k in ipairs({job, tl, evts}) do redis.call('PERSIST', k) end
-  redis.call('HDEL', job, 'completed_at')
-end
-if ARGV[13] ~= '' then redis.call('ZADD', cfg.deadline_set, ARGV[13], id) end
-local entry = cjson.decode(ARGV[7])
-entry['from'] = cur
-entry['to'] = new
-redis.call('RPUSH', tl, cjson.encode(entry))
-local created_event = 0
-if ARGV[9] ~= '' and redis.call('HSETNX', evts, ARGV[9], ARGV[12]) == 1 then
-  local flat = redis.call('HGETALL', job)
-  local snap = {}
-  for i = 1, #flat, 2 do snap[flat[i]] = flat[i + 1] end
-  local seq = redis.call('HLEN', evts)
-  redis.call('HSET', 'evt:' .. ARGV[12], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
-    'client_id', client, 'created_at', now_iso, 'snapshot', cjson.encode(snap),
-    'state', 'pending', 'attempts', '0', 'seq', seq)
-  redis.call('ZADD', cfg.delivery_set, now, ARGV[12])
-  created_event = 1
-end
-if cfg.terminal[new] and cfg.retention > 0 then
-  for _, k in ipairs({job, tl, evts}) do redis.call('EXPIRE', k, cfg.retention) end
-end
-return {1, cur, created_event}
-"""
 
 
 @dataclass(frozen=True)
@@ -145,6 +105,10 @@ class TransitionResult:
     previous: JobState | None  # None when the job does not exist
     event_created: bool = False
     event_id: str | None = None
+    guarded: bool = False  # the state matched but a required field did not
+
+
+_GUARD_FAILED = 2
 
 
 def _script_config(retention_seconds: int) -> str:
@@ -166,7 +130,8 @@ class StateMachine:
 
     def __init__(self, r: redis.Redis, retention_seconds: int) -> None:
         self._redis = r
-        self._script = r.register_script(_TRANSITION_LUA)
+        self._script = r.register_script(lua.source("transition"))
+        self._claim = r.register_script(lua.source("claim_request"))
         self._config = _script_config(retention_seconds)
 
     def transition(
@@ -179,16 +144,19 @@ class StateMachine:
         due_at: float | None = None,
         timeline: Mapping[str, Any] | None = None,
         emit: bool = False,
-        incr: str | None = None,
+        incr: Sequence[str] = (),
         now: float | None = None,
         deadline_at: float | None = None,
+        require: Mapping[str, str] | None = None,
     ) -> TransitionResult:
         """Move ``job_id`` to ``to`` if it is in one of ``expected``; tell whether it did.
 
         ``fields`` are written with the move (``None`` deletes a field); ``due_at`` is when the
         job is next due in the set its new state lives in; ``emit`` writes the state's
         downstream event into the outbox unless one of that type exists for the job already;
-        ``deadline_at`` sets a new deadline (an operator's retry of a failed job).
+        ``deadline_at`` sets a new deadline (an operator's retry of a failed job); ``require``
+        names fields that must hold these values ("" for absent) for the move to happen, which
+        is how a submit's answer settles only the attempt that sent it.
         """
         expected = tuple(expected)
         for state in expected:
@@ -213,9 +181,10 @@ class StateMachine:
                 repr(moment if due_at is None else due_at),
                 event_type,
                 self._config,
-                incr or "",
+                ",".join(incr),
                 event_id,
                 "" if deadline_at is None else repr(deadline_at),
+                json.dumps(dict(require or {})),
             ],
         )
         prev = _decode(previous)
@@ -224,7 +193,16 @@ class StateMachine:
             previous=JobState(prev) if prev else None,
             event_created=created == 1,
             event_id=event_id if created == 1 else None,
+            guarded=applied == _GUARD_FAILED,
         )
+
+    def claim_request(self, job_id: str, request_id: str, generation: str) -> bool:
+        """Bind a request that answered a superseded attempt, if the job can still take it.
+
+        Pixazo charged it either way: the job is marked as possibly charged, and a request it
+        cannot take is retired so that only its video (never its failure) reaches the job.
+        """
+        return self._claim(keys=[keys.job(job_id)], args=[request_id, generation]) == 1
 
 
 def _decode(value: bytes | str) -> str:

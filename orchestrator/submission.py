@@ -12,11 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import random
+import secrets
+from dataclasses import dataclass
 
-from orchestrator import catalog, clock, dispatch, keys, tokens, upstream
+from orchestrator import catalog, clock, keys, lifecycle, tokens, upstream
 from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, Outcome, SubmitResult
 from orchestrator.services import Services
-from orchestrator.state import JobState
+from orchestrator.state import (
+    ATTEMPT_TOKEN,
+    GEN_ATTEMPTS,
+    GENERATION,
+    MAY_BE_CHARGED,
+    UNCLAIMED,
+    JobState,
+)
 
 log = logging.getLogger(__name__)
 S = JobState
@@ -54,14 +63,19 @@ def submit(svc: Services, job_id: str) -> str:
 def _submit_holding_lease(svc: Services, job_id: str) -> str:
     settings = svc.settings
     now = clock.now()
+    token = secrets.token_hex(8)
     claimed = svc.states.transition(
         job_id,
         expected=[S.QUEUED],
         to=S.SUBMITTING,
+        fields={ATTEMPT_TOKEN: token},
         due_at=now + settings.submit_timeout_seconds + SUBMITTING_MARGIN_SECONDS,
         timeline={"reason": "submit"},
-        incr="attempts",
+        incr=("attempts", GEN_ATTEMPTS),
+        require=UNCLAIMED,
     )
+    if claimed.guarded:
+        return follow_claimed(svc, job_id, S.QUEUED)
     if not claimed.applied:
         return "skipped"
     raw = svc.jobs.get_raw(job_id)
@@ -75,9 +89,35 @@ def _submit_holding_lease(svc: Services, job_id: str) -> str:
         webhook_url,
         raw.get("webhook_mode") or "terminal",
     )
-    attempt = int(raw.get("attempts") or 1)
-    _record_attempt(svc, job_id, attempt, result)
+    attempt = Attempt(token, raw.get(GENERATION) or "1", int(raw.get(GEN_ATTEMPTS) or 1))
+    _record_attempt(svc, job_id, int(raw.get("attempts") or 1), result)
     return _settle(svc, job_id, attempt, result)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which submit an answer belongs to: only that attempt's claim may be settled by it."""
+
+    token: str
+    generation: str
+    number: int  # within the generation: the retry budget counts these
+
+    @property
+    def guard(self) -> dict[str, str]:
+        return {ATTEMPT_TOKEN: self.token}
+
+
+def follow_claimed(svc: Services, job_id: str, state: JobState) -> str:
+    """A callback recorded while the job waited bound its request: Pixazo has the job, so it is
+    followed (polled), never submitted again."""
+    svc.states.transition(
+        job_id,
+        expected=[state],
+        to=S.SUBMITTED,
+        due_at=clock.now() + svc.settings.stuck_after_seconds,
+        timeline={"reason": "a callback already claimed the job: not resubmitting"},
+    )
+    return "claimed"
 
 
 def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> None:
@@ -96,70 +136,90 @@ def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResu
     upstream.record_answer(svc.redis, result.http_status, result.latency_ms, result.message)
 
 
-def _fail(svc: Services, job_id: str, code: str, message: str) -> str:
-    moved = svc.states.transition(
+def _fail(svc: Services, job_id: str, attempt: Attempt, code: str, message: str) -> str:
+    lifecycle.move(
+        svc,
         job_id,
         expected=[S.SUBMITTING],
         to=S.FAILED,
         fields={"error": {"code": code, "message": message}},
         timeline={"reason": code},
         emit=True,
+        require=attempt.guard,
     )
-    if moved.event_id:
-        dispatch.deliver(moved.event_id)
     return code
 
 
-def _requeue(svc: Services, job_id: str, delay: float, reason: str) -> None:
+def _requeue(svc: Services, job_id: str, attempt: Attempt, delay: float, reason: str) -> None:
     svc.states.transition(
         job_id,
         expected=[S.SUBMITTING],
         to=S.QUEUED,
         due_at=clock.now() + delay,
         timeline={"reason": reason, "retry_in_seconds": round(delay, 3)},
+        require=attempt.guard,
     )
 
 
-def _settle(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> str:
+def _accept(svc: Services, job_id: str, attempt: Attempt, request_id: str) -> str:
     settings = svc.settings
-    now = clock.now()
+    svc.jobs.bind_request(request_id, job_id, settings.job_retention_days * 86400)
+    if upstream.auto_resumes(upstream.paused(svc.redis)):
+        # Any accepted submit proves the balance is back, not only the probe's.
+        upstream.resume(svc.redis, by="an accepted submit")
+    moved = svc.states.transition(
+        job_id,
+        expected=[S.SUBMITTING, S.SUBMIT_UNKNOWN],
+        to=S.SUBMITTED,
+        fields={"request_id": request_id, "upstream_status": "QUEUED", **MAY_BE_CHARGED},
+        due_at=clock.now() + settings.stuck_after_seconds,
+        timeline={"reason": "accepted", "request_id": request_id},
+        require=attempt.guard,
+    )
+    if moved.applied:
+        return "submitted"
+    # The answer came back to an attempt that no longer holds the job (beat called it lost,
+    # the deadline failed it, an operator retried it): Pixazo charged it all the same.
+    bound = svc.states.claim_request(job_id, request_id, attempt.generation)
+    svc.jobs.append_timeline(
+        job_id,
+        {
+            "type": "late_answer",
+            "request_id": request_id,
+            "outcome": "claimed the job" if bound else "retired: the job had moved on",
+        },
+    )
+    return "late"
+
+
+def _settle(svc: Services, job_id: str, attempt: Attempt, result: SubmitResult) -> str:
+    settings = svc.settings
     outcome = result.outcome
     if outcome is Outcome.ACCEPTED:
         assert result.request_id is not None
-        svc.jobs.bind_request(result.request_id, job_id, settings.job_retention_days * 86400)
-        if upstream.auto_resumes(upstream.paused(svc.redis)):
-            # Any accepted submit proves the balance is back, not only the probe's.
-            upstream.resume(svc.redis, by="an accepted submit")
-        svc.states.transition(
-            job_id,
-            expected=[S.SUBMITTING, S.SUBMIT_UNKNOWN],
-            to=S.SUBMITTED,
-            fields={"request_id": result.request_id, "upstream_status": "QUEUED"},
-            due_at=now + settings.stuck_after_seconds,
-            timeline={"reason": "accepted", "request_id": result.request_id},
-        )
-        return "submitted"
+        return _accept(svc, job_id, attempt, result.request_id)
     if outcome is Outcome.REJECTED:
-        return _fail(
-            svc, job_id, "upstream_rejected", result.message or "Pixazo rejected the request"
-        )
+        message = result.message or "Pixazo rejected the request"
+        return _fail(svc, job_id, attempt, "upstream_rejected", message)
     if outcome is Outcome.AUTH:
-        return _fail(svc, job_id, "upstream_auth", "Pixazo refused our credentials")
+        return _fail(svc, job_id, attempt, "upstream_auth", "Pixazo refused our credentials")
     if outcome is Outcome.INSUFFICIENT_BALANCE:
         upstream.pause(svc.redis, upstream.BALANCE_REASON, by="pixazo 402")
-        _requeue(svc, job_id, settings.balance_probe_seconds, "insufficient_balance")
+        _requeue(svc, job_id, attempt, settings.balance_probe_seconds, "insufficient_balance")
         return "paused"
     if outcome is Outcome.UNKNOWN:
         svc.states.transition(
             job_id,
             expected=[S.SUBMITTING],
             to=S.SUBMIT_UNKNOWN,
-            due_at=now + settings.unknown_grace_seconds,
+            fields=MAY_BE_CHARGED,
+            due_at=clock.now() + settings.unknown_grace_seconds,
             timeline={"reason": f"outcome unknown ({result.message}); waiting for a callback"},
+            require=attempt.guard,
         )
         return "unknown"
-    if attempt >= len(settings.submit_retry_schedule):
-        return _fail(svc, job_id, UNAVAILABLE, f"gave up after {attempt} attempts")
-    delay = backoff_seconds(settings.submit_retry_schedule, attempt, result.retry_after)
-    _requeue(svc, job_id, delay, f"retryable ({result.http_status or result.message})")
+    if attempt.number >= len(settings.submit_retry_schedule):
+        return _fail(svc, job_id, attempt, UNAVAILABLE, f"gave up after {attempt.number} attempts")
+    delay = backoff_seconds(settings.submit_retry_schedule, attempt.number, result.retry_after)
+    _requeue(svc, job_id, attempt, delay, f"retryable ({result.http_status or result.message})")
     return "retry"

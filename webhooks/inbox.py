@@ -1,6 +1,7 @@
 """The callback inbox: a received callback is recorded here in one Redis round trip, then
 applied by a task. A duplicate (same job, request_id and status) is recognised by that same
-round trip and goes no further.
+round trip and goes no further. That round trip also claims a job still waiting on its submit
+for the callback's request, so nothing resubmits a job Pixazo already holds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import redis
 
-from orchestrator import clock, keys
+from orchestrator import clock, keys, lua
 from orchestrator.ids import new_id
 
 SEEN_TTL_SECONDS = 7 * 24 * 3600
@@ -20,25 +21,6 @@ APPLY_GRACE_SECONDS = 30.0  # after this, beat re-sends a recorded callback whos
 MAX_DUPLICATES_ON_TIMELINE = 5
 RAW_BODY_LIMIT = 4096
 
-_RECORD_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local seen = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-local entry = cjson.decode(ARGV[2])
-if seen > 1 then
-  if seen <= tonumber(ARGV[6]) + 1 then
-    entry['duplicate'] = true
-    redis.call('RPUSH', KEYS[2], cjson.encode(entry))
-  end
-  return 0
-end
-entry['duplicate'] = false
-entry['inbox_id'] = ARGV[1]
-redis.call('RPUSH', KEYS[2], cjson.encode(entry))
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[7], ARGV[1])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -51,7 +33,7 @@ class Recorded:
 class CallbackInbox:
     def __init__(self, r: redis.Redis) -> None:
         self._redis = r
-        self._record = r.register_script(_RECORD_LUA)
+        self._record = r.register_script(lua.source("record_callback"))
 
     def record(self, job_id: str, status: dict[str, Any], raw_body: str) -> Recorded:
         now = clock.now()
@@ -79,6 +61,7 @@ class CallbackInbox:
                 INBOX_TTL_SECONDS,
                 MAX_DUPLICATES_ON_TIMELINE,
                 repr(now + APPLY_GRACE_SECONDS),
+                status["request_id"],
             ],
         )
         if result == -1:

@@ -130,7 +130,7 @@ def test_bulk_retry_of_upstream_errors_counts_charges_and_needs_confirmation(
     rejected = make_job("cli_a", JobState.FAILED, error_code="upstream_rejected")
     page = browser.get("/ops/bulk/retry?error_code=upstream_error").get_data(as_text=True)
     assert "<strong>3</strong> failed job(s)" in page
-    assert "2 of them were accepted by Pixazo" in page
+    assert "2 of them may have been charged by Pixazo" in page
     answer = post(browser, "/ops/bulk/retry", confirm="yes", error_code="upstream_error")
     assert answer.status_code == 302
     assert all(svc.jobs.state_of(j) is JobState.FAILED for j in [*charged, uncharged])

@@ -16,6 +16,7 @@ from orchestrator.state import (
     STATE_DUE_SET,
     TERMINAL,
     JobState,
+    event_key,
 )
 
 S = JobState
@@ -154,7 +155,7 @@ def test_event_is_written_to_the_outbox_with_the_move(svc, terminal):
     assert evt["type"] == EVENT_FOR_STATE[terminal] and evt["job_id"] == job_id
     assert evt["client_id"] == CLIENT and evt["state"] == "pending" and evt["attempts"] == "0"
     assert svc.redis.hgetall(keys.job_events(job_id)) == {
-        EVENT_FOR_STATE[terminal]: result.event_id
+        event_key(EVENT_FOR_STATE[terminal], 1): result.event_id
     }
     assert svc.redis.zscore(keys.DUE_DELIVERY, result.event_id) is not None
     # The snapshot is the job after the move.
@@ -178,7 +179,7 @@ def test_one_event_per_job_and_type_even_across_a_retry(svc):
     svc.states.transition(job_id, expected=[S.FAILED], to=S.QUEUED, deadline_at=1e10)
     second = svc.states.transition(job_id, expected=[S.QUEUED], to=S.FAILED, emit=True)
     assert second.applied and not second.event_created and second.event_id is None
-    assert svc.redis.hgetall(keys.job_events(job_id)) == {"job.failed": first.event_id}
+    assert svc.redis.hgetall(keys.job_events(job_id)) == {"job.failed:1": first.event_id}
     assert svc.redis.zcard(keys.DUE_DELIVERY) == 1
     assert len([k for k in svc.redis.scan_iter("evt:*")]) == 1
 
@@ -221,9 +222,9 @@ def test_operator_retry_of_failed_persists_keys_and_restores_indexes(svc):
 
 def test_incr_counts_attempts(svc):
     job_id = job_in(svc, S.QUEUED)
-    svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, incr="attempts")
+    svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, incr=("attempts",))
     svc.states.transition(job_id, expected=[S.SUBMITTING], to=S.QUEUED)
-    svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, incr="attempts")
+    svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, incr=("attempts",))
     assert svc.jobs.get(job_id)["attempts"] == 2
 
 
