@@ -25,6 +25,7 @@ from flask import (
 )
 
 from ops import auth, dashboard, present
+from ops.operators import valid_name
 from orchestrator import actions, catalog, keys, upstream
 from orchestrator.errors import error_response
 from orchestrator.ids import is_id
@@ -55,6 +56,7 @@ ERROR_CODES = (
     "timeout",
 )
 _TIME_INPUT = "%Y-%m-%dT%H:%M"
+SIGN_IN_REFUSED = "Wrong name or password."
 
 
 @bp.before_request
@@ -137,20 +139,33 @@ def login() -> Response:
         auth.csrf_token()
         return _page("ops/login.html", next=target)
     name = (request.form.get("name") or "").strip()
-    password = request.form.get("password") or ""
-    store = auth.operators()
-    if store.locked_out(name):
-        return _page(
-            "ops/login.html",
-            429,
-            next=target,
-            name=name,
-            error="Too many failed sign-ins for this name; wait 15 minutes.",
-        )
-    if not name or not store.verify(name, password):
-        return _page("ops/login.html", 401, next=target, name=name, error="Wrong name or password.")
+    attempt = auth.operators().sign_in(name, request.form.get("password") or "", _source())
+    if not attempt.ok:
+        return _sign_in_refused(target, name, attempt.retry_after)
     auth.sign_in(name)
     return redirect(target)
+
+
+def _sign_in_refused(target: str, name: str, retry_after: int) -> Response:
+    """401, or 429 with Retry-After while this name and address (or the host) must wait; a
+    name that breaks the name rule is not echoed."""
+    error = f"Too many sign-in attempts; try again in {retry_after} s." if retry_after else None
+    page = _page(
+        "ops/login.html",
+        429 if retry_after else 401,
+        next=target,
+        name=name if valid_name(name) else "",
+        error=error or SIGN_IN_REFUSED,
+    )
+    if retry_after:
+        page.headers["Retry-After"] = str(retry_after)
+    return page
+
+
+def _source() -> str:
+    """The address sign-in failures are counted under (the peer: no forwarded header, which
+    a client could set to spread its failures over addresses it does not have)."""
+    return request.remote_addr or ""
 
 
 @bp.post("/logout")
@@ -265,7 +280,7 @@ def jobs() -> Response:
 
 
 def _job_view(svc: Services, job_id: str) -> dict[str, Any] | None:
-    raw = svc.jobs.get_raw(job_id)
+    raw = svc.jobs.find(job_id)  # None for a malformed id too: it never reaches Redis
     if raw is None:
         return None
     job = svc.jobs.get(job_id) or {}
@@ -313,7 +328,7 @@ def job(job_id: str) -> Response:
 
 
 def _confirm_context(svc: Services, job_id: str, action: str) -> dict[str, Any] | None:
-    raw = svc.jobs.get_raw(job_id)
+    raw = svc.jobs.find(job_id)  # None for a malformed id too: it never reaches Redis
     if raw is None:
         return None
     event_id = request.values.get("event") or ""
@@ -328,8 +343,7 @@ def _confirm_context(svc: Services, job_id: str, action: str) -> dict[str, Any] 
         "request_id": raw.get("request_id") or None,
         "model": raw["model"],
         "event_id": event_id or None,
-        "charge_warning": action == "retry"
-        and bool(raw.get("request_id") or raw["status"] == "submit_unknown"),
+        "charge_warning": action == "retry" and actions.may_be_charged(raw),
     }
 
 
@@ -396,7 +410,7 @@ def _bulk_selection(svc: Services, kind: str) -> dict[str, Any]:
         "model": model,
         "error_code": code,
         "count": len(found),
-        "charged": sum(1 for raw in found if raw.get("request_id")),
+        "charged": sum(1 for raw in found if actions.may_be_charged(raw)),
         "limit": actions.BULK_LIMIT,
     }
 

@@ -3,10 +3,19 @@
 Passwords are hashed with argon2id (argon2-cffi's defaults), the memory-hard hash made for
 passwords. Sessions live in Redis, not only in the signed cookie, so that signing out (or
 removing an operator) ends a session even if its cookie was copied.
+
+Sign-in is open to anyone, so it must not be a lever against operators or the host: a name is
+checked against the name rule before it reaches Redis or argon2; failures are counted per name
+*and source address* and answered with growing delays (never a lockout of the name, which an
+anonymous client could impose on a real operator); one address has a cap on attempts per
+minute whatever the names; and argon2 verifies (64 MiB each) are capped per second for the
+whole host.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,14 +24,45 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from orchestrator import clock
+from orchestrator import clock, keys
 
-OPERATORS_KEY = "operators"  # set of operator names
+OPERATORS_KEY = keys.OPERATORS
 SESSION_SECONDS = 12 * 3600
 MIN_PASSWORD_LENGTH = 10
-MAX_FAILED_SIGN_INS = 10  # per name and window; then sign-in is refused until the window ends
-FAILED_WINDOW_SECONDS = 15 * 60
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$")
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}", re.ASCII)  # whole name: fullmatch
+FREE_FAILURES = 5  # per name and source address and window, before delays start
+FIRST_DELAY_SECONDS = 1  # then doubled per failure ...
+MAX_DELAY_SECONDS = 60  # ... up to this: a wait, never a lockout
+FAILED_WINDOW_SECONDS = 15 * 60  # a name + address's failures are forgotten after this quiet
+ADDRESS_ATTEMPTS_PER_MINUTE = 30  # one address, whatever names it tries
+MAX_VERIFIES_PER_SECOND = 10  # argon2 verifies for the whole host (each takes 64 MiB)
+_ADDRESS_WINDOW_SECONDS = 60
+
+# KEYS[1] the name + address hash (count, until ms), KEYS[2] the address's attempts this minute,
+# KEYS[3] the host's verifies this second.
+# ARGV[1] now (ms), ARGV[2] free failures, ARGV[3] first delay (ms), ARGV[4] max delay (ms),
+# ARGV[5] window (s), ARGV[6] attempts per address and minute, ARGV[7] verifies per second.
+# Returns {0, 0} to go ahead (the attempt is already counted as a failure; a success clears
+# it), or {reason, wait ms}: 1 the name + address must wait, 2 the address, 3 the host.
+_ATTEMPT_LUA = """
+local now = tonumber(ARGV[1])
+local wait_until = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if wait_until > now then return {1, wait_until - now} end
+local tries = redis.call('INCR', KEYS[2])
+if tries == 1 then redis.call('EXPIRE', KEYS[2], 2 * 60) end
+if tries > tonumber(ARGV[6]) then return {2, 60000 - now % 60000} end
+local verifies = redis.call('INCR', KEYS[3])
+if verifies == 1 then redis.call('EXPIRE', KEYS[3], 2) end
+if verifies > tonumber(ARGV[7]) then return {3, 1000 - now % 1000} end
+local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+local delay = 0
+if count > tonumber(ARGV[2]) then
+  delay = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (count - tonumber(ARGV[2]) - 1))
+end
+redis.call('HSET', KEYS[1], 'until', string.format('%d', now + delay))
+redis.call('EXPIRE', KEYS[1], math.max(tonumber(ARGV[5]), math.ceil(delay / 1000)))
+return {0, 0}
+"""
 _hasher = PasswordHasher()
 # Verified when the name is unknown, so that a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -38,41 +78,45 @@ class Operator:
     created_at: str
 
 
-def _key(name: str) -> str:
-    return f"operator:{name}"
+@dataclass(frozen=True)
+class SignIn:
+    ok: bool
+    retry_after: int = 0  # > 0: throttled, nothing was verified; seconds to wait
 
 
-def _session_key(session_id: str) -> str:
-    return f"ops:session:{session_id}"
+def valid_name(name: str) -> bool:
+    """The name rule, checked before a name is used in a Redis key or costs a hash verify."""
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
-def _failures_key(name: str) -> str:
-    return f"ops:signin_failures:{name}"
+def _digest(*parts: str) -> str:
+    """A fixed-size stand-in for what a client sent, so a key's size never depends on it."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()[:32]
 
 
 class OperatorStore:
     def __init__(self, r: redis.Redis) -> None:
         self._redis = r
+        self._attempt = r.register_script(_ATTEMPT_LUA)
 
     def create(self, name: str, password: str, *, replace: bool = False) -> Operator:
         """Add an operator (or, with ``replace``, set a new password for an existing one)."""
-        if not NAME_PATTERN.match(name):
+        if not valid_name(name):
             raise OperatorError("a name is 1-63 letters, digits, '.', '_' or '-'")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise OperatorError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
         stamp = clock.iso()
         fields = {"name": name, "password_hash": _hasher.hash(password), "created_at": stamp}
-        if not replace and not self._redis.hsetnx(_key(name), "name", name):
+        if not replace and not self._redis.hsetnx(keys.operator(name), "name", name):
             raise OperatorError(f"operator {name!r} exists (use --replace to set a new password)")
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(_key(name), mapping=fields)
+        pipe.hset(keys.operator(name), mapping=fields)
         pipe.sadd(OPERATORS_KEY, name)
-        pipe.delete(_failures_key(name))
         pipe.execute()
         return Operator(name, stamp)
 
     def get(self, name: str) -> Operator | None:
-        created = self._redis.hget(_key(name), "created_at")
+        created = self._redis.hget(keys.operator(name), "created_at")
         return Operator(name, created) if created else None
 
     def names(self) -> list[str]:
@@ -80,46 +124,67 @@ class OperatorStore:
 
     def delete(self, name: str) -> bool:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(_key(name))
+        pipe.delete(keys.operator(name))
         pipe.srem(OPERATORS_KEY, name)
         return bool(pipe.execute()[0])
 
+    def sign_in(self, name: str, password: str, source: str) -> SignIn:
+        """A console sign-in from the address ``source``: throttled (see the module), then
+        verified. An invalid name is a failure that writes nothing and hashes nothing."""
+        if not valid_name(name):
+            return SignIn(False)
+        now_ms = int(clock.now() * 1000)
+        address = _digest(source)
+        pair = keys.signin_throttle(_digest(name, source))
+        reason, wait_ms = self._attempt(
+            keys=[
+                pair,
+                keys.signin_address(address, now_ms // (_ADDRESS_WINDOW_SECONDS * 1000)),
+                keys.signin_verifies(now_ms // 1000),
+            ],
+            args=[
+                now_ms,
+                FREE_FAILURES,
+                FIRST_DELAY_SECONDS * 1000,
+                MAX_DELAY_SECONDS * 1000,
+                FAILED_WINDOW_SECONDS,
+                ADDRESS_ATTEMPTS_PER_MINUTE,
+                MAX_VERIFIES_PER_SECOND,
+            ],
+        )
+        if int(reason):
+            return SignIn(False, max(1, math.ceil(int(wait_ms) / 1000)))
+        if not self.verify(name, password):
+            return SignIn(False)
+        self._redis.delete(pair)
+        return SignIn(True)
+
     def verify(self, name: str, password: str) -> bool:
-        """True if the password is the operator's; counts failures to slow down guessing."""
-        if self.locked_out(name):
+        """True if the password is the operator's (no throttling: see :meth:`sign_in`)."""
+        if not valid_name(name):
             return False
-        stored = self._redis.hget(_key(name), "password_hash") if NAME_PATTERN.match(name) else None
+        stored = self._redis.hget(keys.operator(name), "password_hash")
         try:
             ok = _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
-        if not ok:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.incr(_failures_key(name))
-            pipe.expire(_failures_key(name), FAILED_WINDOW_SECONDS)
-            pipe.execute()
-            return False
-        if _hasher.check_needs_rehash(stored):
-            self._redis.hset(_key(name), "password_hash", _hasher.hash(password))
-        self._redis.delete(_failures_key(name))
-        return True
-
-    def locked_out(self, name: str) -> bool:
-        return int(self._redis.get(_failures_key(name)) or 0) >= MAX_FAILED_SIGN_INS
+        if ok and _hasher.check_needs_rehash(stored):
+            self._redis.hset(keys.operator(name), "password_hash", _hasher.hash(password))
+        return ok
 
     # ------------------------------------------------------------------ sessions
 
     def open_session(self, name: str) -> str:
         session_id = secrets.token_urlsafe(32)
-        self._redis.set(_session_key(session_id), name, ex=SESSION_SECONDS)
+        self._redis.set(keys.operator_session(session_id), name, ex=SESSION_SECONDS)
         return session_id
 
     def session_operator(self, session_id: str) -> str | None:
         """The operator a live session belongs to (None if it ended or they were removed)."""
-        name = self._redis.get(_session_key(session_id))
+        name = self._redis.get(keys.operator_session(session_id))
         if not name or not self._redis.sismember(OPERATORS_KEY, name):
             return None
         return name
 
     def close_session(self, session_id: str) -> None:
-        self._redis.delete(_session_key(session_id))
+        self._redis.delete(keys.operator_session(session_id))

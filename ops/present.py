@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from orchestrator import tokens
+from orchestrator import tokens, urls
 from orchestrator.config import Settings, secret_values
 
 REDACTED = "[redacted]"
@@ -102,14 +102,8 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 
 def safe_url(url: str | None) -> str | None:
-    """A URL as the console shows it: without credentials or query (which may hold tokens)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "…" if parts.query else "", ""))
+    """A URL as the console shows it: the one rule of :func:`orchestrator.urls.safe_url`."""
+    return urls.safe_url(url) if url else None
 
 
 def media_urls(output: dict[str, Any] | None) -> list[str]:

@@ -13,12 +13,14 @@ from orchestrator import actions, catalog, clock, keys
 from orchestrator.clients import Client
 from orchestrator.errors import ApiError, encodable, validation_error
 from orchestrator.intake import checked_callback_url, gateway_body_to_request, submit_job
-from orchestrator.jobs import decode_cursor
+from orchestrator.jobs import MAX_EXAMINED, JobFilter, decode_cursor, index_for, render
 from orchestrator.schemas import ClientUpdateSchema, JobListQuerySchema
 from orchestrator.services import current
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 RATE_WINDOW_SECONDS = 60
+LIST_MAX_EXAMINED = MAX_EXAMINED  # jobs one list page may read for a filter no index covers
+NO_SUCH_JOB = "No such job."
 _LIST_QUERY = JobListQuerySchema()
 _CLIENT_UPDATE = ClientUpdateSchema()
 
@@ -104,15 +106,39 @@ def create_generation() -> tuple[Response, int]:
 @bp.get("/jobs/<job_id>")
 @authenticated
 def get_job(job_id: str) -> Response:
+    return jsonify(_client_job(job_id))
+
+
+def _client_job(job_id: str) -> dict[str, Any]:
+    """The caller's job, or one 404 (same body) for a malformed, missing or foreign id: the
+    answer never tells whether an id exists for someone else."""
     job = current().jobs.get(job_id, g.client.id)
     if job is None:
-        raise ApiError(404, "not_found", f"No job {job_id!r}.")
-    return jsonify(job)
+        raise ApiError(404, "not_found", NO_SUCH_JOB)
+    return job
 
 
 @bp.get("/jobs")
 @authenticated
 def list_jobs() -> Response:
+    """Newest first, filtered through the narrowest index; a filter no index covers reads at
+    most ``LIST_MAX_EXAMINED`` jobs (pipelined) per page, and a page that ends there early
+    still carries a cursor that continues the search."""
+    query = _list_query()
+    svc = current()
+    client_id = g.client.id
+    flt = JobFilter(status=query.get("status"), client_id=client_id, model=query.get("model"))
+    index, keep = index_for(flt, svc.redis)
+    page = svc.jobs.list_range(
+        index, query["limit"], query.get("cursor"), keep=keep, max_examined=LIST_MAX_EXAMINED
+    )
+    raws = svc.jobs.get_many(page.ids)
+    data = [render(raw) for raw in raws if raw and raw.get("client_id") == client_id]
+    return jsonify({"data": data, "next_cursor": page.next_cursor})
+
+
+def _list_query() -> dict[str, Any]:
+    """The list's query, validated: every bad value is a 422 naming its parameter."""
     try:
         # API.md's own template is ``?status=&model=&limit=&cursor=``: an empty value is absent.
         query = _LIST_QUERY.load({k: v for k, v in request.args.items() if v != ""})
@@ -124,33 +150,18 @@ def list_jobs() -> Response:
         decode_cursor(query.get("cursor"))
     except ValueError:
         raise validation_error({"cursor": ["malformed cursor"]}) from None
-    svc = current()
-    client_id = g.client.id
-    status, model = query.get("status"), query.get("model")
-    keep = None
-    if status:
-        index = keys.client_status_index(client_id, status)
-        if model:
-            keep = lambda raw: raw.get("model") == model  # noqa: E731
-    elif model:
-        index = f"{keys.client_index(client_id)}:model:{model}"
-    else:
-        index = keys.client_index(client_id)
-    ids, next_cursor = svc.jobs.list_ids(index, query["limit"], query.get("cursor"), keep)
-    data = [job for job in (svc.jobs.get(i, client_id) for i in ids) if job is not None]
-    return jsonify({"data": data, "next_cursor": next_cursor})
+    return query
 
 
 @bp.post("/jobs/<job_id>/cancel")
 @authenticated
 def cancel_job(job_id: str) -> Response:
     svc = current()
-    if svc.jobs.get(job_id, g.client.id) is None:
-        raise ApiError(404, "not_found", f"No job {job_id!r}.")
+    _client_job(job_id)
     outcome = actions.cancel(svc, job_id, actor=f"client:{g.client.id}")
     if not outcome.ok:
         raise ApiError(409, "not_cancelable", outcome.message, {"status": outcome.status})
-    return jsonify(svc.jobs.get(job_id, g.client.id))
+    return jsonify(_client_job(job_id))
 
 
 @bp.get("/models")

@@ -19,7 +19,8 @@ from orchestrator.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRE
 from orchestrator.config import ConfigError
 from orchestrator.consumer import consumer_command
 from orchestrator.demo import demo_command
-from orchestrator.jobs import JobFilter, index_for
+from orchestrator.ids import is_id
+from orchestrator.jobs import JOB_PREFIX, JobFilter, index_for
 from orchestrator.services import Services, current
 from orchestrator.sim.cli import sim_command
 from orchestrator.state import PUBLIC_STATUSES
@@ -241,6 +242,19 @@ def _time_ms(value: str | None, option: str) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
+def _job_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A job id of the exact shape we make: anything else never reaches a Redis key."""
+    if not is_id(value, JOB_PREFIX):
+        raise click.BadParameter("not a job id (job_ and 26 characters)")
+    return value
+
+
+def _job_or_event_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or is_id(value, "evt"):
+        return value
+    return _job_id(ctx, param, value)
+
+
 @jobs.command("show")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
@@ -273,7 +287,7 @@ def _job_text(job: dict[str, Any]) -> str:
 
 
 @jobs.command("retry")
-@click.argument("job_id")
+@click.argument("job_id", callback=_job_id)
 @click.option("--yes", is_flag=True, help="Confirm a resubmit that Pixazo will charge again.")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
@@ -303,7 +317,7 @@ def jobs_retry_failed(
 
 
 @jobs.command("repoll")
-@click.argument("job_id")
+@click.argument("job_id", callback=_job_id)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
 def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
@@ -312,7 +326,7 @@ def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
 
 
 @jobs.command("redeliver")
-@click.argument("target", required=False)
+@click.argument("target", required=False, callback=_job_or_event_id)
 @click.option("--client", "client_id", default=None, help="Every failed delivery of this client")
 @click.option("--since", default=None, help="... dead-lettered at or after this ISO 8601 time.")
 @click.option("--json", "as_json", is_flag=True)
@@ -344,7 +358,7 @@ def _parse_since(value: str) -> float:
 
 
 @jobs.command("cancel")
-@click.argument("job_id")
+@click.argument("job_id", callback=_job_id)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
 def jobs_cancel(svc: Services, job_id: str, as_json: bool) -> None:

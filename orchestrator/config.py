@@ -8,11 +8,14 @@ with one line naming the variable instead of failing later inside a task.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS
 
 DEFAULT_PIXAZO_BASE_URL = "https://gateway.pixazo.ai"
 DEFAULT_DELIVERY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -20,6 +23,12 @@ DEFAULT_SUBMIT_RETRY_SCHEDULE = (1, 2, 4, 8, 16, 32, 60, 120, 300, 600)
 DEFAULT_POLL_SCHEDULE = (10, 20, 40, 60, 120, 300)
 WEBHOOK_MODES = ("terminal", "sync")
 SECONDS_PER_DAY = 86400
+# A consumer is given at most this long to answer one event; the delivery lock and the
+# endpoint lease are derived from it, so it bounds how long a dead worker holds them.
+MAX_DELIVERY_TIMEOUT_SECONDS = 300
+# The grace of an unknown submit must outlast the submit itself (connect + read timeout) by
+# this much, for the Redis round trips that record its outcome and for clock skew between hosts.
+GRACE_MARGIN_SECONDS = 2.0
 
 
 class ConfigError(ValueError):
@@ -81,8 +90,17 @@ def _float(name: str, raw: str, minimum: float = 0.0) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(name, f"must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bounded_float(name: str, raw: str, minimum: float, maximum: float) -> float:
+    value = _float(name, raw, minimum)
+    if value > maximum:
+        raise ConfigError(name, f"must be at most {maximum:g}, got {value:g}")
     return value
 
 
@@ -152,7 +170,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     ),
     "ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS": (
         "delivery_timeout_seconds",
-        lambda n, v: _float(n, v, 0.1),
+        lambda n, v: _bounded_float(n, v, 0.1, MAX_DELIVERY_TIMEOUT_SECONDS),
     ),
     "ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS": (
         "reconcile_interval_seconds",
@@ -232,6 +250,14 @@ def _check_consistency(settings: Settings) -> None:
         raise ConfigError(
             "ORCHESTRATOR_JOB_DEADLINE_SECONDS",
             "must be longer than ORCHESTRATOR_STUCK_AFTER_SECONDS",
+        )
+    submit = settings.submit_timeout_seconds + CONNECT_TIMEOUT_SECONDS + GRACE_MARGIN_SECONDS
+    if settings.unknown_grace_seconds <= submit:
+        # Shorter, and a submit's late answer could race the resubmit the grace allows.
+        raise ConfigError(
+            "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS",
+            f"must be longer than ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS + "
+            f"{CONNECT_TIMEOUT_SECONDS:g} s connect + {GRACE_MARGIN_SECONDS:g} s (> {submit:g})",
         )
 
 

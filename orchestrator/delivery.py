@@ -11,29 +11,41 @@ Isolation: each endpoint may have at most ``ENDPOINT_MAX_IN_FLIGHT`` requests in
 all workers (a Redis sorted set of leases). An attempt over the cap does not send and does not
 count; it is deferred with a growing back-off, so a slow or dead consumer holds at most that
 many worker slots and never the whole delivery pool.
+
+Every attempt has a wall-clock deadline (``delivery_timeout_seconds``, headers and body): a
+watchdog shuts the socket when it is spent, since urllib3's timeouts are per read and a consumer
+sending one byte at a time would otherwise hold an attempt for as long as it likes. The event's
+lock and the endpoint lease are held for that deadline plus a margin, so neither lapses while the
+attempt runs, and a re-send from beat finds the event in flight instead of sending it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 import secrets as random_tokens
+import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import certifi
 import urllib3
 from standardwebhooks.webhooks import Webhook
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from orchestrator import clock, keys
 from orchestrator.jobs import render
 from orchestrator.pixazo import retry_after_seconds
 from orchestrator.services import Services
-from orchestrator.urls import Target, UnsafeUrl, pinned_target
+from orchestrator.urls import Target, UnsafeUrl, pinned_target, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +54,77 @@ SETTLED = (DELIVERED, DEAD, SKIPPED)
 RESPONSE_EXCERPT_BYTES = 1024
 JITTER = 0.2  # +-20% around each scheduled delay
 ORDER_WAIT_SECONDS = 1.0  # an event waiting for an earlier one of its job checks back this soon
-LOCK_SECONDS = 60  # longer than one attempt's timeout
 USER_AGENT = "pixazo-orchestrator-webhooks/1"
 _RETRY_AFTER_CODES = (429, 503)
 GONE = 410
 ENDPOINT_MAX_IN_FLIGHT = 4  # requests one endpoint may have open at once, across all workers
-LEASE_MARGIN_SECONDS = 30.0  # a lease of a killed worker lapses this long after its timeout
+CONNECT_TIMEOUT_SECONDS = 5.0  # TCP connect, and the TLS handshake, each at most this long
+# The event lock and the endpoint lease outlive an attempt's deadline by this much: name
+# resolution (not under the deadline) and the bookkeeping after the answer fit in it.
+HOLD_MARGIN_SECONDS = 30.0
 DEFER_BASE_SECONDS = 0.5  # first back-off of an attempt deferred by a full endpoint
 DEFER_MAX_SECONDS = 15.0
 BULK_REPLAY_BATCH = 500
+LEASE_TAKEN, LEASE_FULL, LEASE_IN_FLIGHT = 1, 0, -1
+_TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, CertificateError)
 
-# Take one in-flight lease for an endpoint unless it already has ARGV[4] live ones.
 _LEASE_LUA = """
+-- KEYS[1]: the endpoint's in-flight set (member: event id, score: when its lease lapses)
+-- ARGV[1]: now, ARGV[2]: when the new lease lapses, ARGV[3]: event id, ARGV[4]: the cap,
+-- ARGV[5]: TTL of the set in seconds
+-- Returns 1 (lease taken), 0 (endpoint at its cap) or -1 (this event is already in flight).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) == false and
-   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  return -1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+_RELEASE_LUA = """
+-- KEYS[1]: the endpoint's in-flight set
+-- ARGV[1]: event id, ARGV[2]: when this attempt's lease lapses (only that lease is removed)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+_UNLOCK_LUA = """
+-- KEYS[1]: an event's delivery lock
+-- ARGV[1]: the token of the delivery that took it (a lapsed lock now held by another stays)
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Put a settled event back in the queue, only while its job is kept (so that every key it
+# touches still expires with the job). Nothing is written when the job is gone.
+_REPLAY_LUA = """
+-- KEYS[1]: event hash, KEYS[2]: its attempts list, KEYS[3]: the job hash, KEYS[4]: its timeline,
+-- KEYS[5]: due:delivery, KEYS[6]: deliveries:dead, KEYS[7]: the client's dead-letter set
+-- ARGV[1]: event id, ARGV[2]: now, ARGV[3]: TTL for the event and its attempts (seconds),
+-- ARGV[4]: the timeline entry (JSON)
+-- Returns 1 (replayed) or 0 (no such event, or its job has expired).
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', '0', 'deferrals', '0')
+redis.call('HDEL', KEYS[1], 'due_at', 'next_attempt_at')
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('RPUSHX', KEYS[4], ARGV[4])
 return 1
 """
 
@@ -136,54 +200,138 @@ def endpoint_for(svc: Services, evt: dict[str, str]) -> Endpoint:
     return Endpoint(client.callback_url, client.webhook_secrets)
 
 
-def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
-    """A pool that connects to the checked address only; the name is kept for TLS."""
-    limits = urllib3.Timeout(connect=timeout, read=timeout)
+def _connection(target: Target, connect_timeout: float) -> urllib3.connection.HTTPConnection:
+    """A connection to the checked address only; the name is kept for SNI and the certificate."""
     if target.scheme == "https":
-        return urllib3.HTTPSConnectionPool(
+        return urllib3.connection.HTTPSConnection(
             target.address,
             target.port,
-            timeout=limits,
-            maxsize=1,
-            retries=False,
+            timeout=connect_timeout,
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
             server_hostname=target.host,
             assert_hostname=target.host,
         )
-    return urllib3.HTTPConnectionPool(
-        target.address, target.port, timeout=limits, maxsize=1, retries=False
-    )
+    return urllib3.connection.HTTPConnection(target.address, target.port, timeout=connect_timeout)
+
+
+class Deadline:
+    """Shuts a connection's socket once ``seconds`` have passed, whatever it is waiting for.
+
+    A per-read timeout restarts with every byte; this one does not. Used as a context manager:
+    leaving it disarms the watchdog before the caller closes the socket, so a late firing can
+    never shut a descriptor that has since been reused.
+    """
+
+    def __init__(self, conn: urllib3.connection.HTTPConnection, seconds: float) -> None:
+        self._conn = conn
+        self._ends = time.monotonic() + seconds
+        self._guard = threading.Lock()
+        self._armed = True
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends - time.monotonic())
+
+    def _expire(self) -> None:
+        with self._guard:
+            if not self._armed:
+                return
+            self.expired = True
+            sock = self._conn.sock
+            if sock is not None:
+                # The plain socket's shutdown: an SSL wrapper's own would touch its state.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._guard:
+            self._armed = False
+            self._timer.cancel()
+
+
+def _error_name(exc: Exception) -> str:
+    """The failure's class name for the timeline; every TLS failure says ``SSLError``."""
+    name = type(exc).__name__
+    if isinstance(exc, _TLS_ERRORS) and "SSL" not in name:
+        return f"SSLError: {name}"
+    return name
+
+
+def _deadline_error(timeout: float) -> str:
+    return f"Timeout: no complete answer within the {timeout:g} s deadline"
+
+
+def _read_excerpt(answer: urllib3.BaseHTTPResponse, deadline: Deadline) -> bytes:
+    """Up to the first 1 KB of the body; what arrived before the deadline is kept."""
+    excerpt = b""
+    try:
+        while len(excerpt) < RESPONSE_EXCERPT_BYTES and not deadline.expired:
+            chunk = answer.read1(RESPONSE_EXCERPT_BYTES - len(excerpt))
+            if not chunk:
+                break
+            excerpt += chunk
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass  # the status line decides; a body cut short is only a shorter excerpt
+    return excerpt
 
 
 def send(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
-    """One POST without redirects; reads at most the first 1 KB of the answer."""
+    """One POST without redirects, all of it (connect, headers, body) within ``timeout`` seconds
+    of wall-clock time; reads at most the first 1 KB of the answer. Never raises."""
     started = time.monotonic()
-    pool = _pool(target, timeout)
+    conn = _connection(target, min(CONNECT_TIMEOUT_SECONDS, timeout))
     try:
-        answer = pool.urlopen(
-            "POST",
-            target.path,
-            body=body,
-            headers={**headers, "Host": target.host_header},
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
-        try:
-            excerpt = answer.read(RESPONSE_EXCERPT_BYTES)
-        finally:
-            answer.release_conn()
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        return Attempt(None, _ms_since(started), "", type(exc).__name__)
+        with Deadline(conn, timeout) as deadline:
+            try:
+                return _exchange(conn, target, body, headers, deadline)
+            except Exception as exc:  # any failure is a failed attempt
+                error = _deadline_error(timeout) if deadline.expired else _error_name(exc)
+                return Attempt(None, _ms_since(started), "", error)
     finally:
-        pool.close()
+        conn.close()
+
+
+def _exchange(
+    conn: urllib3.connection.HTTPConnection,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: Deadline,
+) -> Attempt:
+    started = time.monotonic()
+    conn.connect()
+    if deadline.expired or conn.sock is None:
+        raise TimeoutError("connect outlived the deadline")
+    conn.sock.settimeout(max(deadline.remaining(), 0.001))
+    conn.request(
+        "POST",
+        target.path,
+        body=body,
+        headers={**headers, "Host": target.host_header},
+        preload_content=False,
+    )
+    answer = conn.getresponse()
+    if deadline.expired:  # a socket shut mid-headers reads as their end: not an answer
+        raise TimeoutError("headers outlived the deadline")
+    excerpt = _read_excerpt(answer, deadline)
     after = None
     if answer.status in _RETRY_AFTER_CODES:
         after = retry_after_seconds(answer.headers.get("Retry-After"))
     text = excerpt.decode("utf-8", "replace")
-    return Attempt(answer.status, _ms_since(started), text, retry_after=after)
+    error = "body cut off at the deadline" if deadline.expired else ""
+    return Attempt(answer.status, _ms_since(started), text, error, retry_after=after)
 
 
 def _ms_since(started: float) -> int:
@@ -208,6 +356,17 @@ def post(svc: Services, url: str, evt: dict[str, str], secrets: tuple[str, ...])
     return send(target, payload.encode(), headers, svc.settings.delivery_timeout_seconds)
 
 
+def _safe_post(svc: Services, url: str, evt: dict[str, str], secrets: tuple[str, ...]) -> Attempt:
+    """``post``, where anything that goes wrong is a failed attempt (on the timeline, retried
+    on the schedule), never a crashed task that beat would re-send forever."""
+    started = time.monotonic()
+    try:
+        return post(svc, url, evt, secrets)
+    except Exception as exc:  # see the docstring
+        log.exception("delivery attempt of %s failed unexpectedly", evt["id"])
+        return Attempt(None, _ms_since(started), "", f"{type(exc).__name__}: {exc}"[:200])
+
+
 def next_delay(schedule: tuple[int, ...], attempts: int, retry_after: float | None) -> float | None:
     """Seconds until the next attempt, or None when the schedule is exhausted."""
     if attempts >= len(schedule):
@@ -221,49 +380,61 @@ def endpoint_hash(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:32]
 
 
-def _lease(svc: Services, url: str, event_id: str, now: float) -> bool:
-    timeout = svc.settings.delivery_timeout_seconds
-    lapse = now + timeout + LEASE_MARGIN_SECONDS
-    return bool(
-        svc.redis.eval(
-            _LEASE_LUA,
-            1,
-            keys.endpoint_in_flight(endpoint_hash(url)),
-            repr(now),
-            repr(lapse),
-            event_id,
-            ENDPOINT_MAX_IN_FLIGHT,
-            int(timeout + LEASE_MARGIN_SECONDS) + 1,
-        )
-    )
+def hold_seconds(svc: Services) -> float:
+    """How long an attempt's lock and lease last: past its deadline, whatever the setting."""
+    return svc.settings.delivery_timeout_seconds + HOLD_MARGIN_SECONDS
 
 
-def _release(svc: Services, url: str, event_id: str) -> None:
-    svc.redis.zrem(keys.endpoint_in_flight(endpoint_hash(url)), event_id)
+def _script(svc: Services, source: str, keys_: list[str], args: list[Any]) -> Any:
+    return svc.redis.register_script(source)(keys=keys_, args=args)
+
+
+def _lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
+    """(LEASE_TAKEN, FULL or IN_FLIGHT, when the lease lapses) for one attempt to ``url``."""
+    now = clock.now()
+    lapse = now + hold_seconds(svc)
+    args = [repr(now), repr(lapse), event_id, ENDPOINT_MAX_IN_FLIGHT, int(hold_seconds(svc)) + 1]
+    taken = _script(svc, _LEASE_LUA, [keys.endpoint_in_flight(endpoint_hash(url))], args)
+    return int(taken), lapse
+
+
+def _release(svc: Services, url: str, event_id: str, lapse: float) -> None:
+    key = keys.endpoint_in_flight(endpoint_hash(url))
+    _script(svc, _RELEASE_LUA, [key], [event_id, repr(lapse)])
 
 
 def deliver(svc: Services, event_id: str) -> str:
     """One attempt of ``event_id`` if it is due; returns a word for logs and tests."""
-    evt = _get_event(svc, event_id)
+    waiting = _wait_reason(svc, _get_event(svc, event_id), event_id, clock.now())
+    if waiting:
+        return waiting
+    lock = keys.delivery_lock(event_id)
+    token = random_tokens.token_hex(8)
+    if not svc.redis.set(lock, token, nx=True, ex=int(hold_seconds(svc)) + 1):
+        return "locked"
+    try:
+        evt = _get_event(svc, event_id)  # again: another delivery may have settled it meanwhile
+        now = clock.now()
+        waiting = _wait_reason(svc, evt, event_id, now)
+        if waiting or evt is None:
+            return waiting or "skipped"
+        return _attempt(svc, evt, now)
+    finally:
+        _script(svc, _UNLOCK_LUA, [lock], [token])
+
+
+def _wait_reason(svc: Services, evt: dict[str, str] | None, event_id: str, now: float) -> str:
+    """Why nothing may be sent now ("skipped": gone or settled, "not_due"), or ""."""
     if evt is None:
         svc.redis.zrem(keys.DUE_DELIVERY, event_id)  # expired with its job
         return "skipped"
     if evt.get("state") != PENDING:
         return "skipped"
-    now = clock.now()
     due_at = float(evt.get("due_at") or 0.0)
     if due_at > now:
         svc.redis.zadd(keys.DUE_DELIVERY, {event_id: due_at})
         return "not_due"
-    lock = f"lock:delivery:{event_id}"
-    token = random_tokens.token_hex(8)
-    if not svc.redis.set(lock, token, nx=True, ex=LOCK_SECONDS):
-        return "locked"
-    try:
-        return _attempt(svc, evt, now)
-    finally:
-        if svc.redis.get(lock) == token:
-            svc.redis.delete(lock)
+    return ""
 
 
 def _reschedule(svc: Services, evt: dict[str, str], at: float, **fields: str) -> None:
@@ -293,13 +464,21 @@ def _attempt(svc: Services, evt: dict[str, str], now: float) -> str:
         _settle(svc, evt, SKIPPED, endpoint.problem or "no signing secret")
         return SKIPPED
     url = endpoint.url
-    if not _lease(svc, url, evt["id"], now):
+    taken, lapse = _lease(svc, url, evt["id"])
+    if taken == LEASE_IN_FLIGHT:
+        return "in_flight"  # that attempt settles or reschedules the event when it ends
+    if taken == LEASE_FULL:
         _defer(svc, evt, now)
         return "deferred"
     try:
-        attempt = post(svc, url, evt, endpoint.secrets)
+        attempt = _safe_post(svc, url, evt, endpoint.secrets)
     finally:
-        _release(svc, url, evt["id"])
+        _release(svc, url, evt["id"], lapse)
+    return _conclude(svc, evt, url, attempt)
+
+
+def _conclude(svc: Services, evt: dict[str, str], url: str, attempt: Attempt) -> str:
+    """Record the attempt and settle or reschedule the event by its outcome."""
     finished = clock.now()  # waits count from the answer, so Retry-After is never cut short
     number = int(svc.redis.hincrby(keys.event(evt["id"]), "attempts", 1))
     _record(svc, evt, number, url, attempt)
@@ -318,33 +497,42 @@ def _attempt(svc: Services, evt: dict[str, str], now: float) -> str:
     return "retry"
 
 
+def _note(svc: Services, job_id: str, entry: dict[str, Any]) -> None:
+    """Append to a job's timeline only while the job is kept: never a timeline without a TTL."""
+    svc.redis.rpushx(keys.timeline(job_id), json.dumps({"at": clock.iso(), **entry}))
+
+
 def _gone(svc: Services, evt: dict[str, str], url: str) -> str:
     """410 Gone: stop sending there. A client's endpoint is disabled until re-enabled."""
     client = svc.clients.get(evt["client_id"])
     if client is not None and url == client.callback_url:
         svc.clients.update(evt["client_id"], endpoint_disabled=True)
-        svc.jobs.append_timeline(
-            evt["job_id"], {"type": "endpoint_disabled", "event_id": evt["id"], "url": url}
+        _note(
+            svc,
+            evt["job_id"],
+            {"type": "endpoint_disabled", "event_id": evt["id"], "url": safe_url(url)},
         )
     _dead_letter(svc, evt, "410 Gone: endpoint disabled")
     return DEAD
 
 
 def _record(svc: Services, evt: dict[str, str], number: int, url: str, attempt: Attempt) -> None:
+    """The attempt on the job's timeline and the event's own list; the URL without its query,
+    which often carries the consumer's token."""
     entry = {
         "type": "delivery_attempt",
         "event_id": evt["id"],
         "event_type": evt["type"],
         "attempt": number,
-        "url": url,
+        "url": safe_url(url),
         "status_code": attempt.status_code,
         "latency_ms": attempt.latency_ms,
         "response": attempt.response,
         "error": attempt.error,
         "retry_after": attempt.retry_after,
     }
-    svc.jobs.append_timeline(evt["job_id"], entry)
-    svc.redis.rpush(f"{keys.event(evt['id'])}:attempts", json.dumps({"at": clock.iso(), **entry}))
+    _note(svc, evt["job_id"], entry)
+    svc.redis.rpush(keys.event_attempts(evt["id"]), json.dumps({"at": clock.iso(), **entry}))
 
 
 def _settle(svc: Services, evt: dict[str, str], state: str, note: str) -> None:
@@ -355,7 +543,7 @@ def _settle(svc: Services, evt: dict[str, str], state: str, note: str) -> None:
     pipe.zrem(keys.DUE_DELIVERY, evt["id"])
     pipe.zrem(keys.DEAD_DELIVERIES, evt["id"])
     pipe.zrem(keys.client_dead_deliveries(evt["client_id"]), evt["id"])
-    for key in (keys.event(evt["id"]), f"{keys.event(evt['id'])}:attempts"):
+    for key in (keys.event(evt["id"]), keys.event_attempts(evt["id"])):
         pipe.expire(key, svc.retention_seconds)
     pipe.execute()
 
@@ -371,31 +559,34 @@ def _dead_letter(svc: Services, evt: dict[str, str], note: str) -> None:
     client_dead = keys.client_dead_deliveries(evt["client_id"])
     pipe.zadd(client_dead, {evt["id"]: now})
     pipe.zremrangebyscore(client_dead, "-inf", f"({now - svc.retention_seconds}")
-    for key in (keys.event(evt["id"]), f"{keys.event(evt['id'])}:attempts"):
+    for key in (keys.event(evt["id"]), keys.event_attempts(evt["id"])):
         pipe.expire(key, svc.retention_seconds)  # replayable as long as the job is kept
     pipe.execute()
-    svc.jobs.append_timeline(
-        evt["job_id"], {"type": "dead_lettered", "event_id": evt["id"], "reason": note}
-    )
+    _note(svc, evt["job_id"], {"type": "dead_lettered", "event_id": evt["id"], "reason": note})
     log.warning("event %s dead-lettered: %s", evt["id"], note)
 
 
 def replay(svc: Services, event_id: str) -> bool:
-    """Put a dead-lettered (or delivered) event back in the queue, due now, with fresh attempts."""
+    """Put a dead-lettered (or delivered) event back in the queue, due now, with fresh attempts.
+
+    Refused (False) once its job has expired: the replay would re-create keys the retention
+    already let go. The event keeps a TTL while pending again; settling renews it.
+    """
     evt = _get_event(svc, event_id)
     if evt is None:
         return False
-    now = clock.now()
-    pipe = svc.redis.pipeline(transaction=True)
-    pipe.hset(keys.event(event_id), mapping={"state": PENDING, "attempts": "0", "deferrals": "0"})
-    pipe.hdel(keys.event(event_id), "due_at", "next_attempt_at")
-    pipe.zrem(keys.DEAD_DELIVERIES, event_id)
-    pipe.zrem(keys.client_dead_deliveries(evt["client_id"]), event_id)
-    pipe.zadd(keys.DUE_DELIVERY, {event_id: now})
-    pipe.persist(keys.event(event_id))
-    pipe.execute()
-    svc.jobs.append_timeline(evt["job_id"], {"type": "replay", "event_id": event_id})
-    return True
+    entry = json.dumps({"at": clock.iso(), "type": "replay", "event_id": event_id})
+    replay_keys = [
+        keys.event(event_id),
+        keys.event_attempts(event_id),
+        keys.job(evt["job_id"]),
+        keys.timeline(evt["job_id"]),
+        keys.DUE_DELIVERY,
+        keys.DEAD_DELIVERIES,
+        keys.client_dead_deliveries(evt["client_id"]),
+    ]
+    args = [event_id, repr(clock.now()), svc.retention_seconds, entry]
+    return bool(_script(svc, _REPLAY_LUA, replay_keys, args))
 
 
 def dead_since(svc: Services, client_id: str, since: float) -> list[str]:

@@ -31,7 +31,9 @@ SUPERVISE_EVERY_SECONDS = 0.5
 _POLL_SECONDS = 0.1
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 SIM_API_KEY = "sim-key"
-ALL_QUEUES = "submit,callbacks,poll,delivery,reconcile"
+# As in the Procfile: the worker's prefork slots never wait on a consumer's socket; only the
+# thread-pool delivery worker consumes the delivery queue.
+WORKER_QUEUES = "submit,callbacks,poll,reconcile"
 DELIVERY_QUEUE = "delivery"
 DELIVERY_THREADS = 32
 
@@ -227,6 +229,7 @@ class Orchestrator:
     workers: list[Proc] = field(default_factory=list)
     beat: Proc | None = None
     web: Proc | None = None
+    delivery: Proc | None = None  # the thread-pool delivery worker (not one of ``workers``)
     # Names are never reused, so a restarted worker gets a fresh log to wait on.
     _worker_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -286,10 +289,20 @@ class Orchestrator:
         self,
         concurrency: int = 4,
         name: str | None = None,
-        queues: str = ALL_QUEUES,
+        queues: str = WORKER_QUEUES,
         pool: str = "prefork",
     ) -> Proc:
-        name = name or f"worker{next(self._worker_numbers)}"
+        """A worker as the Procfile's; the delivery worker is started with the first one, since
+        nothing else consumes the delivery queue."""
+        proc = self._spawn_worker(
+            concurrency, name or f"worker{next(self._worker_numbers)}", queues, pool
+        )
+        self.workers.append(proc)
+        if DELIVERY_QUEUE not in queues.split(",") and self.delivery is None:
+            self.start_delivery_worker()
+        return proc
+
+    def _spawn_worker(self, concurrency: int, name: str, queues: str, pool: str) -> Proc:
         proc = self.stack.spawn(
             name,
             [
@@ -317,13 +330,14 @@ class Orchestrator:
             restart=True,
         )
         self.stack.wait_log(proc, " ready.")
-        self.workers.append(proc)
         return proc
 
     def start_delivery_worker(self, concurrency: int = DELIVERY_THREADS) -> Proc:
         """The Procfile's ``delivery`` process: the delivery queue only, on a thread pool, so
-        slow consumers hold threads waiting on sockets, never the other queues' slots."""
-        return self.start_worker(concurrency, "delivery", DELIVERY_QUEUE, "threads")
+        slow consumers hold threads waiting on sockets, never the other queues' slots. Start
+        it before the first worker to choose its thread count."""
+        self.delivery = self._spawn_worker(concurrency, "delivery", DELIVERY_QUEUE, "threads")
+        return self.delivery
 
     def start_beat(self, name: str = "beat") -> Proc:
         """A beat process; a second one (another name) is what a double deployment looks like."""

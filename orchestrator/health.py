@@ -15,6 +15,9 @@ from orchestrator.services import Services, current
 from orchestrator.state import PUBLIC_STATUSES
 
 bp = Blueprint("health", __name__)
+OPERATOR_PAUSE = "an operator"
+PIXAZO_PAUSE = "pixazo"  # a 402: resumes by itself when a balance probe succeeds
+MAX_REASON_CHARS = 200
 _DUE_SETS = (
     keys.DUE_SUBMIT,
     keys.DUE_SUBMITTING,
@@ -39,10 +42,21 @@ def readyz() -> tuple[Response, int]:
         paused = upstream.paused(svc.redis)
     except RedisError:
         return jsonify({"status": "unavailable", "details": {"redis": "unreachable"}}), 503
-    details = {"redis": "ok", "submissions_paused": paused is not None}
+    details: dict[str, object] = {"redis": "ok", "submissions_paused": paused is not None}
     if paused:
-        details["pause"] = paused
+        details["pause"] = public_pause(paused)
     return jsonify({"status": "ready", "details": details}), 200
+
+
+def public_pause(paused: dict[str, str]) -> dict[str, str]:
+    """What anyone may read about a pause: why and since when, never which operator (a name
+    on an unauthenticated route is half of a sign-in guess)."""
+    by = PIXAZO_PAUSE if upstream.auto_resumes(paused) else OPERATOR_PAUSE
+    return {
+        "reason": (paused.get("reason") or "")[:MAX_REASON_CHARS],
+        "since": paused.get("since") or "",
+        "by": by,
+    }
 
 
 class StoreCollector(Collector):

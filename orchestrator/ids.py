@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _TIME_CHARS = 10  # 50 bits: milliseconds until the year 37000
 _RANDOM_CHARS = 16  # 80 bits
+_BODY = re.compile(f"[{_ALPHABET}]{{{_TIME_CHARS + _RANDOM_CHARS}}}")
 
 
 def _encode(value: int, length: int) -> str:
@@ -24,10 +26,12 @@ def new_id(prefix: str, now: float | None = None) -> str:
     return f"{prefix}_{_encode(millis, _TIME_CHARS)}{_encode(secrets.randbits(80), _RANDOM_CHARS)}"
 
 
-def is_id(value: str, prefix: str) -> bool:
-    body = value[len(prefix) + 1 :]
-    return (
-        value.startswith(prefix + "_")
-        and len(body) == _TIME_CHARS + _RANDOM_CHARS
-        and all(c in _ALPHABET for c in body)
-    )
+def is_id(value: object, prefix: str) -> bool:
+    """True only for the exact shape :func:`new_id` makes with ``prefix``.
+
+    Every id a user hands us (a URL, a form, a CLI argument) passes this before it reaches a
+    Redis key: ``job_...:timeline`` would otherwise name another key of another type.
+    """
+    if not isinstance(value, str) or not value.startswith(prefix + "_"):
+        return False
+    return _BODY.fullmatch(value, len(prefix) + 1) is not None

@@ -17,12 +17,13 @@ from typing import Any
 import redis
 
 from orchestrator import clock, keys
-from orchestrator.ids import new_id
-from orchestrator.state import PUBLIC_STATUS, JobState
+from orchestrator.ids import is_id, new_id
+from orchestrator.state import GENERATION, PUBLIC_STATUS, JobState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MAX_PAGE = 100
 MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
+JOB_PREFIX = "job"
 _SCAN_CHUNK = 200
 
 _CREATE_LUA = """
@@ -101,6 +102,7 @@ class JobStore:
             if job.estimated_cost_usd is None
             else repr(job.estimated_cost_usd),
             "attempts": "0",
+            GENERATION: "1",
             "webhook_mode": job.webhook_mode,
             "created_at": stamp,
             "updated_at": stamp,
@@ -142,12 +144,22 @@ class JobStore:
         data = self._redis.hgetall(keys.job(job_id))
         return {_s(k): _s(v) for k, v in data.items()} if data else None
 
-    def get(self, job_id: str, client_id: str | None = None) -> dict[str, Any] | None:
-        """The public job object; ``client_id`` hides other clients' jobs (as absent)."""
+    def find(self, job_id: str, client_id: str | None = None) -> dict[str, str] | None:
+        """The raw job for an id from outside (a URL, a form, a CLI argument), the one check
+        every such reader uses: None alike for an id not of our shape (it never reaches Redis,
+        where ``job_...:timeline`` names another key type), a missing job and, with
+        ``client_id``, another client's job."""
+        if not is_id(job_id, JOB_PREFIX):
+            return None
         raw = self.get_raw(job_id)
         if raw is None or (client_id is not None and raw.get("client_id") != client_id):
             return None
-        return render(raw)
+        return raw
+
+    def get(self, job_id: str, client_id: str | None = None) -> dict[str, Any] | None:
+        """The public job object; ``client_id`` hides other clients' jobs (as absent)."""
+        raw = self.find(job_id, client_id)
+        return render(raw) if raw else None
 
     def state_of(self, job_id: str) -> JobState | None:
         value = self._redis.hget(keys.job(job_id), "status")
@@ -176,22 +188,11 @@ class JobStore:
     ) -> tuple[list[str], str | None]:
         """A page of ids from ``index``, newest first, after ``cursor``; and the next cursor.
 
-        ``keep`` is an optional predicate on the raw job, for the filters no index covers;
-        it is applied while reading, so a page costs what it reads, never the whole index.
-        """
-        limit = max(1, min(limit, MAX_PAGE))
-        out: list[str] = []
-        last: tuple[float, str] | None = None
-        for job_id, score in self._walk(index, decode_cursor(cursor)):
-            if keep is not None:
-                raw = self.get_raw(job_id)
-                if raw is None or not keep(raw):
-                    continue
-            if len(out) == limit:
-                return out, encode_cursor(*last) if last else None
-            out.append(job_id)
-            last = (score, job_id)
-        return out, None
+        ``keep`` is an optional predicate on the raw job, for the filters no index covers; it
+        is :meth:`list_range`'s bounded, pipelined examination (a page may end short with a
+        cursor that continues the search)."""
+        page = self.list_range(index, limit, cursor, keep=keep)
+        return page.ids, page.next_cursor
 
     def _walk(
         self,
@@ -234,29 +235,29 @@ class JobStore:
         keep: Callable[[dict[str, str]], bool] | None = None,
         max_examined: int = MAX_EXAMINED,
     ) -> Page:
-        """Like :meth:`list_ids`, within a created-time range, reading the jobs ``keep`` looks
-        at in pipelined chunks; it stops after ``max_examined`` members so that a rare match
-        costs a bounded page (the cursor then continues the search)."""
+        """A page of ids from ``index``, newest first, after ``cursor``, within a created-time
+        range, reading the jobs ``keep`` looks at in pipelined chunks; it stops after
+        ``max_examined`` members (reading no more than that) so that a rare match costs a
+        bounded page, and the cursor then continues the search."""
         limit = max(1, min(limit, MAX_PAGE))
         out: list[str] = []
         last: tuple[float, str] | None = None
         examined = 0
         walk = self._walk(index, decode_cursor(cursor), since_ms, until_ms)
         while True:
-            batch = list(itertools.islice(walk, _SCAN_CHUNK))
+            room = max_examined - examined
+            if room <= 0 and last is not None:
+                return Page(out, encode_cursor(*last), examined_all=False)
+            batch = list(itertools.islice(walk, min(_SCAN_CHUNK, max(room, 1))))
             if not batch:
                 return Page(out, None)
             raws = self.get_many([m for m, _ in batch]) if keep is not None else None
             for i, (job_id, score) in enumerate(batch):
-                if raws is not None and (raws[i] is None or not keep(raws[i])):
-                    last = (score, job_id)
-                    examined += 1
-                    if examined >= max_examined:
-                        return Page(out, encode_cursor(*last), examined_all=False)
-                    continue
-                if len(out) == limit:
+                matches = raws is None or (raws[i] is not None and keep(raws[i]))
+                if matches and len(out) == limit:
                     return Page(out, encode_cursor(*last) if last else None)
-                out.append(job_id)
+                if matches:
+                    out.append(job_id)
                 last = (score, job_id)
                 examined += 1
 

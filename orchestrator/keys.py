@@ -98,3 +98,42 @@ def client_dead_deliveries(client_id: str) -> str:
 def endpoint_in_flight(endpoint_hash: str) -> str:
     """Sorted set of event ids being sent to one endpoint, score: when the claim lapses."""
     return f"deliveries:inflight:{endpoint_hash}"
+
+
+def event_attempts(event_id: str) -> str:
+    """List of one event's attempts (JSON), kept as long as the event."""
+    return f"evt:{event_id}:attempts"
+
+
+def delivery_lock(event_id: str) -> str:
+    """String: the token of the delivery that holds ``event_id`` (one attempt at a time)."""
+    return f"lock:delivery:{event_id}"
+
+
+# Console operators and their sign-ins.
+OPERATORS = "operators"  # set of operator names
+
+
+def operator(name: str) -> str:
+    """Hash: name, password_hash, created_at."""
+    return f"operator:{name}"
+
+
+def operator_session(session_id: str) -> str:
+    """String: the operator a console session belongs to."""
+    return f"ops:session:{session_id}"
+
+
+def signin_throttle(digest: str) -> str:
+    """Hash (count, until ms) of one name + source address: a digest, so its size is fixed."""
+    return f"ops:signin:pair:{digest}"
+
+
+def signin_address(digest: str, minute: int) -> str:
+    """Counter of one source address's sign-in attempts in one minute."""
+    return f"ops:signin:addr:{digest}:{minute}"
+
+
+def signin_verifies(second: int) -> str:
+    """Counter of password hash verifies in one second, across all web processes."""
+    return f"ops:signin:verifies:{second}"

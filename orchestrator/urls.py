@@ -13,12 +13,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+import idna
 
 MAX_URL_LENGTH = 2048
 DEFAULT_PORTS = {"https": 443, "http": 80}
 _FORBIDDEN_SUFFIXES = (".localhost", ".internal", ".local")
 _PRIVATE_MESSAGE = "must not point at a private, loopback or link-local address"
+HIDDEN_QUERY = "…"  # what a query string (often a token) is shown as
 
 
 class UnsafeUrl(ValueError):
@@ -42,19 +45,70 @@ class Target:
         return name if self.port == default else f"{name}:{self.port}"
 
 
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Anything but a global unicast address (metadata 169.254.169.254 is link-local)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
+# What ``ipaddress`` calls not globally reachable in Python 3.13 (the IANA special-purpose
+# registries); older Pythons miss some (192.0.0.8, 6to4), so these back up ``is_global``.
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "64:ff9b:1::/48",  # NAT64 local use: where the IPv4 sits is the operator's choice
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",  # 6to4
+        "3fff::/20",
+        "fc00::/7",
+        "fe80::/10",
     )
+)
+# Prefixes whose last 32 bits are an IPv4 address the packet ends up at.
+_IPV4_IN_LOW_BITS = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64 well-known prefix
+        "::/96",  # IPv4-compatible
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+    )
+)
+_LOW_32_BITS = 0xFFFFFFFF
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address leads to (6to4, Teredo, NAT64, compatible, ...)."""
+    if address.sixtofour:
+        return (address.sixtofour,)
+    if address.teredo:
+        return address.teredo
+    if any(address in net for net in _IPV4_IN_LOW_BITS):
+        return (ipaddress.IPv4Address(int(address) & _LOW_32_BITS),)
+    return ()
+
+
+def _is_public(address: Address) -> bool:
+    """Global unicast only: an allow-list, so a range nobody thought of stays refused."""
+    return (
+        address.is_global
+        and not address.is_multicast
+        and not any(address in net for net in _NOT_GLOBAL if net.version == address.version)
+    )
+
+
+def _forbidden(address: Address) -> bool:
+    """Anything but a global unicast address, also when it wraps an IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:  # ::ffff:a.b.c.d is just a.b.c.d
+            return not _is_public(address.ipv4_mapped)
+        if not all(_is_public(v4) for v4 in _embedded_ipv4(address)):
+            return True
+    return not _is_public(address)
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -68,8 +122,36 @@ def resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+def a_label(host: str) -> str:
+    """The ASCII (IDNA A-label) form of ``host``: what DNS, TLS and the Host header use."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise UnsafeUrl("host is not a valid internationalised domain name") from None
+
+
+def safe_url(url: str) -> str:
+    """``url`` as logs, timelines and the console may show it: no credentials, no query."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    query = HIDDEN_QUERY if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 def _check_syntax(url: str, allow_http: bool) -> tuple[str, str, int, str]:
-    """(scheme, host, port, path) of an absolute URL we may call, before any DNS."""
+    """(scheme, host, port, path) of an absolute URL we may call, before any DNS; the host in
+    its ASCII form, so that a Unicode name stored earlier is still deliverable."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise UnsafeUrl("must be an absolute https URL")
     try:
@@ -82,7 +164,7 @@ def _check_syntax(url: str, allow_http: bool) -> tuple[str, str, int, str]:
         raise UnsafeUrl("must be an absolute https URL")
     if parts.username or parts.password:
         raise UnsafeUrl("must not carry credentials")
-    host = parts.hostname
+    host = a_label(parts.hostname)
     if not allow_http:
         try:
             literal = ipaddress.ip_address(host)
@@ -108,9 +190,13 @@ def _checked_addresses(host: str, port: int, allow_http: bool) -> list[str]:
 def check_consumer_url(url: str, allow_http: bool, *, resolve_dns: bool = True) -> None:
     """Raise UnsafeUrl unless ``url`` is an https URL whose host is public.
 
-    With ``allow_http`` (dev and tests only) http and loopback hosts are accepted too.
+    With ``allow_http`` (dev and tests only) http and loopback hosts are accepted too. A Unicode
+    host is refused with its A-label in the message: we store what we send, and a consumer's
+    certificate names the A-label.
     """
     _, host, port, _ = _check_syntax(url, allow_http)
+    if host != (urlsplit(url).hostname or ""):
+        raise UnsafeUrl(f"use the ASCII (IDNA) form of the host: {host}")
     if resolve_dns and not allow_http:
         _checked_addresses(host, port, allow_http)
 

@@ -36,7 +36,7 @@ SYSTEM_ENV = {
     "ORCHESTRATOR_POLL_SCHEDULE": "1,2,3",
     "ORCHESTRATOR_DELIVERY_RETRY_SCHEDULE": "0,1,1,1,1",
     "ORCHESTRATOR_SUBMIT_RETRY_SCHEDULE": "1,1,2,2,3,3,5,5,5,5",
-    "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "6",
+    "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "40",  # > submit timeout 30 + connect 5 + 2
     "ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS": "0.5",
     "ORCHESTRATOR_BALANCE_PROBE_SECONDS": "1",
     "ORCHESTRATOR_SUBMIT_RATE_PER_SECOND": "200",
@@ -259,8 +259,8 @@ def start_system(
     stack: Stack | None = None,
     delivery_threads: int | None = None,
 ) -> tuple[Stack, System]:
-    """``delivery_threads``: add the Procfile's thread-pool ``delivery`` worker beside the
-    worker (which consumes every queue, the delivery queue included, as the Procfile's does)."""
+    """``delivery_threads``: the thread count of the Procfile's ``delivery`` worker, the only
+    consumer of the delivery queue (the worker starts one of the default size otherwise)."""
     stack = stack or Stack()
     env = base_env(redis_url, **{**SYSTEM_ENV, **(env_overrides or {})})
     orch = Orchestrator(stack, redis_url, env)
@@ -268,9 +268,9 @@ def start_system(
         orch.start_sim(*sim_flags)
         orch.start_consumer()
         orch.start_web()
-        orch.start_worker(concurrency=worker_concurrency)
         if delivery_threads:
             orch.start_delivery_worker(delivery_threads)
+        orch.start_worker(concurrency=worker_concurrency)
         orch.start_beat()
     except Exception:
         stack.stop_all()

@@ -22,7 +22,6 @@ MAX_DUPLICATES_ON_TIMELINE = 5
 RAW_BODY_LIMIT = 4096
 
 
-
 @dataclass(frozen=True)
 class Recorded:
     known_job: bool

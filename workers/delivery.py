@@ -1,8 +1,9 @@
 """One delivery attempt of a downstream event.
 
-Routed to the ``delivery`` queue, which the Procfile's ``delivery`` process consumes on a thread
-pool: an attempt mostly waits on a consumer's socket (up to the 15 s timeout), so threads are
-cheap there, and slow consumers never hold the slots that submits and callbacks need.
+Routed to the ``delivery`` queue, which only the Procfile's ``delivery`` process consumes, on a
+thread pool: an attempt mostly waits on a consumer's socket (until its wall-clock deadline,
+``ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS``), so threads are cheap there, and slow consumers never
+hold the prefork slots that submits and callbacks need (``worker`` does not consume this queue).
 """
 
 from celery import shared_task

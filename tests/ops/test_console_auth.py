@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
-from ops.operators import MAX_FAILED_SIGN_INS, OperatorStore
-from orchestrator import actions
+from ops import operators
+from ops.operators import OperatorStore
+from orchestrator import actions, clock
 from orchestrator.state import JobState
 from tests.ops.conftest import OPERATOR, PASSWORD, csrf_of, sign_in
 
+ATTACKER = "203.0.113.66"
+OPERATOR_ADDRESS = "198.51.100.7"
 PAGES = (
     "/ops/",
     "/ops/jobs",
@@ -18,6 +22,46 @@ PAGES = (
     "/ops/bulk/retry",
     "/ops/submissions/pause",
 )
+
+
+class FrozenClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def frozen(monkeypatch) -> FrozenClock:
+    moment = FrozenClock(1_800_000_000.25)
+    monkeypatch.setattr(clock, "now", lambda: moment.now)
+    return moment
+
+
+def client_at(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+class CountingHasher(PasswordHasher):
+    """The tests' cheap argon2id, recording each verify (each costs the hash's memory)."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024)
+        self.calls: list[str] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.calls.append(str(password))
+        return super().verify(hash, password)
+
+
+def count_verifies(monkeypatch) -> list[str]:
+    """The argon2 verifies run from now on."""
+    hasher = CountingHasher()
+    monkeypatch.setattr(operators, "_hasher", hasher)
+    return hasher.calls
 
 
 def test_signed_out_pages_redirect_to_sign_in_and_xhr_gets_401(app, svc, make_job, operator):
@@ -68,11 +112,91 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(app, operato
         assert answer.headers["Location"] == "/ops/", evil
 
 
-def test_too_many_failures_lock_the_name(app, operator):
-    client = app.test_client()
-    for _ in range(MAX_FAILED_SIGN_INS):
+def test_failures_from_elsewhere_never_lock_out_the_operator(app, operator):
+    """An anonymous client failing again and again for a name slows only itself down."""
+    attacker = client_at(app, ATTACKER)
+    for _ in range(3 * operators.FREE_FAILURES):
+        assert sign_in(attacker, password="not the password").status_code in (401, 429)
+    assert sign_in(client_at(app, OPERATOR_ADDRESS)).status_code == 302
+
+
+def test_failures_from_one_address_meet_growing_delays_not_a_lockout(app, operator, frozen):
+    client = client_at(app, ATTACKER)
+    for _ in range(operators.FREE_FAILURES + 1):
         assert sign_in(client, password="not the password").status_code == 401
-    assert sign_in(client).status_code == 429
+    delays = []
+    for _ in range(8):
+        waiting = sign_in(client)  # even the right password waits: a wait reveals nothing
+        assert waiting.status_code == 429
+        assert "Sign in" in waiting.get_data(as_text=True)
+        delays.append(int(waiting.headers["Retry-After"]))
+        frozen.advance(delays[-1])
+        assert sign_in(client, password="not the password").status_code == 401
+    assert delays == sorted(delays) and delays[0] < delays[-1]
+    assert max(delays) <= operators.MAX_DELAY_SECONDS
+    frozen.advance(operators.MAX_DELAY_SECONDS)
+    assert sign_in(client).status_code == 302
+    assert sign_in(client_at(app, ATTACKER), password="wrong again!").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "name", ["x" * 200_000, "al ice", "ålice", "a" * 64, "-alice", "alice;DEL", "alice:x"]
+)
+def test_an_invalid_name_is_a_failed_sign_in_that_stores_and_hashes_nothing(
+    app, svc, operator, monkeypatch, name
+):
+    verifies = count_verifies(monkeypatch)
+    client = client_at(app, ATTACKER)
+    token = csrf_of(client.get("/ops/login").get_data(as_text=True))
+    before = set(svc.redis.scan_iter("*"))
+    answer = client.post("/ops/login", data={"name": name, "password": "x", "csrf_token": token})
+    assert answer.status_code == 401
+    assert set(svc.redis.scan_iter("*")) == before
+    assert verifies == []
+    assert name not in answer.get_data(as_text=True)  # not echoed either
+
+
+def test_what_a_failed_attempt_stores_is_small_and_expires(app, svc, operator):
+    sign_in(client_at(app, ATTACKER), password="not the password")
+    written = [k for k in svc.redis.scan_iter("*") if not k.startswith(("operator", "ops:session"))]
+    assert written
+    for key in written:
+        assert len(key) < 100 and OPERATOR not in key and ATTACKER not in key
+        assert 0 < svc.redis.ttl(key) <= operators.FAILED_WINDOW_SECONDS
+
+
+def test_argon2_verifies_are_capped_per_second_for_the_whole_host(
+    app, operator, monkeypatch, frozen
+):
+    monkeypatch.setattr(operators, "MAX_VERIFIES_PER_SECOND", 3)
+    verifies = count_verifies(monkeypatch)
+    answers = [
+        sign_in(client_at(app, f"192.0.2.{i}"), password="not the password").status_code
+        for i in range(6)
+    ]
+    assert answers == [401, 401, 401, 429, 429, 429] and len(verifies) == 3
+    frozen.advance(1)
+    assert sign_in(client_at(app, "192.0.2.9")).status_code == 302
+
+
+def test_one_address_cannot_cycle_through_names(app, operator, monkeypatch):
+    monkeypatch.setattr(operators, "ADDRESS_ATTEMPTS_PER_MINUTE", 4)
+    client = client_at(app, ATTACKER)
+    answers = [sign_in(client, name=f"guess{i}").status_code for i in range(6)]
+    assert answers == [401, 401, 401, 401, 429, 429]
+    assert sign_in(client_at(app, OPERATOR_ADDRESS)).status_code == 302
+
+
+def test_public_routes_never_name_the_operator(app, browser):
+    form = {"confirm": "yes", "reason": "maintenance", "csrf_token": browser.csrf}
+    assert browser.post("/ops/submissions/pause", data=form).status_code == 302
+    anonymous = app.test_client()
+    ready = anonymous.get("/readyz").get_json()
+    assert ready["details"]["submissions_paused"] is True
+    assert ready["details"]["pause"]["by"] == "an operator"
+    assert ready["details"]["pause"]["reason"] == "maintenance"
+    for url in ("/readyz", "/healthz", "/metrics", "/openapi.json", "/docs", "/ops/login", "/x"):
+        assert OPERATOR not in anonymous.get(url).get_data(as_text=True), url
 
 
 def test_post_without_or_with_a_wrong_csrf_token_is_refused(browser, svc, make_job):

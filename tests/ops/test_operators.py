@@ -31,7 +31,14 @@ def test_names_are_unique_unless_replacing(fake_redis):
 
 
 @pytest.mark.parametrize(
-    ("name", "password"), [("bob", "short"), ("", "long enough pw"), ("a b", "long enough pw")]
+    ("name", "password"),
+    [
+        ("bob", "short"),
+        ("", "long enough pw"),
+        ("a b", "long enough pw"),
+        ("bob\n", "long enough pw"),
+        ("b" * 64, "long enough pw"),
+    ],
 )
 def test_bad_names_and_short_passwords_are_refused(fake_redis, name, password):
     with pytest.raises(OperatorError):

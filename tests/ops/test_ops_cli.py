@@ -113,7 +113,7 @@ def test_jobs_show_by_id_or_request_id(run, real):
     shown = as_json(run("jobs", "show", "pv-show", "--json"))
     assert shown["id"] == job_id and shown["request_id"] == "pv-show"
     assert shown["timeline"][0]["type"] == "intake"
-    assert list(shown["events"]) == ["job.failed"]
+    assert list(shown["events"]) == ["job.failed:1"]
     assert "timeline:" in run("jobs", "show", job_id).output
     run("jobs", "show", "job_00000000000000000000000000", ok=False)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator import catalog, dispatch, keys
+from orchestrator import api, catalog, dispatch, keys
 from orchestrator.clients import ClientStore
 from tests.orchestrator.model_inputs import IMAGE, INVALID_INPUTS, VALID_INPUTS
 
@@ -490,3 +490,93 @@ def test_client_update_sets_endpoint(http, key):
     assert answer.status_code == 200
     assert answer.get_json()["callback_url"] == "https://8.8.8.8/hook"
     assert answer.get_json()["event_types"] == ["job.completed"]
+
+
+# --- ids and hostile input -----------------------------------------------------------------
+
+MISSING = "job_" + "0" * 26
+
+
+def not_found_body(http, method: str, path: str, api_key: str) -> dict:
+    answer = getattr(http, method)(path, headers=auth(api_key))
+    assert_error(answer, 404, "not_found")
+    return answer.get_json()
+
+
+@pytest.mark.parametrize(
+    "suffix", [":timeline", ":events", "x", "\u00e9", "%0A", "%00", " ", ":" + "x" * 5000]
+)
+def test_malformed_missing_and_foreign_ids_answer_the_same_404(
+    http, svc, client_factory, key, suffix
+):
+    job_id = create(http, key).get_json()["id"]
+    other = client_factory("other")[1]
+    before = snapshot(svc)
+    for method, template in (("get", "/v1/jobs/{}"), ("post", "/v1/jobs/{}/cancel")):
+        missing = not_found_body(http, method, template.format(MISSING), key)
+        assert not_found_body(http, method, template.format(job_id + suffix), key) == missing
+        assert not_found_body(http, method, template.format(job_id.upper()), key) == missing
+        assert not_found_body(http, method, template.format(job_id), other) == missing
+    assert snapshot(svc) == before
+
+
+def snapshot(svc) -> dict:
+    """Every key with its type and size: what a refused request must leave alone."""
+    r = svc.redis
+    sizes = {"hash": r.hlen, "list": r.llen, "zset": r.zcard, "set": r.scard, "string": r.strlen}
+    return {
+        k: (r.type(k), sizes[r.type(k)](k)) for k in r.scan_iter("*") if not k.startswith("rate")
+    }
+
+
+def test_list_status_and_model_examines_a_bounded_number_of_jobs(http, svc, key, monkeypatch):
+    """A rare status+model match: each page reads at most the examination cap (in pipelined
+    batches), and a page the cap ends early still has a cursor that continues the search."""
+    monkeypatch.setattr(api, "LIST_MAX_EXAMINED", 10)
+    wanted = create(http, key, "pixverse-i2v").get_json()["id"]
+    for _ in range(25):
+        create(http, key, "pixverse")
+    reads = count_job_reads(svc, monkeypatch)
+    found, cursor, pages = [], None, 0
+    while True:
+        query = {"status": "queued", "model": "pixverse-i2v", "limit": 1}
+        reads.clear()
+        page = http.get("/v1/jobs", query_string={**query, "cursor": cursor}, headers=auth(key))
+        assert page.status_code == 200, page.get_data(as_text=True)
+        body = page.get_json()
+        found += [j["id"] for j in body["data"]]
+        assert sum(reads) <= 10 + 1 and len(reads) <= 3  # examined + the page; few round trips
+        cursor, pages = body["next_cursor"], pages + 1
+        if not cursor:
+            break
+        assert pages < 10
+    assert found == [wanted] and pages >= 3
+
+
+def count_job_reads(svc, monkeypatch) -> list[int]:
+    """Job hashes read, one entry per round trip to Redis."""
+    reads: list[int] = []
+    store = svc.jobs
+    get_raw, get_many = store.get_raw, store.get_many
+    monkeypatch.setattr(store, "get_raw", lambda job_id: reads.append(1) or get_raw(job_id))
+    monkeypatch.setattr(store, "get_many", lambda ids: reads.append(len(ids)) or get_many(ids))
+    return reads
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "-1"},
+        {"limit": str(10**30)},
+        {"limit": "1e3"},
+        {"status": "é" * 10_000},
+        {"model": "x" * 100_000},
+        {"cursor": "x" * 100_000},
+        {"cursor": "\u00e9\u00e9"},
+        {"cursor": "aW5mfGpvYl94"},  # inf|job_x
+        {"cursor": "MWUzMDl8am9iX3g"},  # 1e309|job_x
+    ],
+)
+def test_list_hostile_queries_are_422(http, key, query):
+    answer = http.get("/v1/jobs", query_string=query, headers=auth(key))
+    assert_error(answer, 422, "validation_error")

@@ -8,7 +8,22 @@ import sys
 
 import pytest
 
-from orchestrator.config import ConfigError, Settings, load_settings, secret_values
+from orchestrator.config import (
+    MAX_DELIVERY_TIMEOUT_SECONDS,
+    ConfigError,
+    Settings,
+    load_settings,
+    secret_values,
+)
+from orchestrator.devstack import base_env
+from tests.conftest import SYSTEM_ENV
+from tests.system.resilience_support import RESILIENT_ENV
+
+# tests/system/test_resilience.py's limiter test: a longer submit timeout than RESILIENT_ENV's.
+LIMITER_ENV = {
+    "ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS": "5",
+    "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "13",
+}
 
 BASE = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -89,6 +104,12 @@ def test_values_are_read():
         ("ORCHESTRATOR_JOB_RETENTION_DAYS", "0"),
         ("ORCHESTRATOR_MAX_BODY_BYTES", "10"),
         ("ORCHESTRATOR_CLIENT_RATE_LIMIT_PER_MINUTE", "lots"),
+        ("ORCHESTRATOR_UNKNOWN_GRACE_SECONDS", "30"),  # not longer than the submit timeout
+        ("ORCHESTRATOR_UNKNOWN_GRACE_SECONDS", "37"),  # = 30 + connect 5 + margin 2
+        ("ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS", "301"),
+        ("ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS", "inf"),
+        ("ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS", "nan"),
+        ("ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS", "nan"),
     ],
 )
 def test_bad_value_names_the_variable(variable, value):
@@ -97,6 +118,31 @@ def test_bad_value_names_the_variable(variable, value):
     assert info.value.variable == variable
     assert str(info.value).startswith(f"{variable}: ")
     assert "\n" not in str(info.value)
+
+
+def test_the_grace_must_outlast_a_submit_that_may_still_be_answered():
+    """A late answer must never race a resubmit: the grace is checked against the submit
+    timeout it was given with, and the error names the grace."""
+    assert load(ORCHESTRATOR_UNKNOWN_GRACE_SECONDS="38").unknown_grace_seconds == 38
+    s = load(ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS="1", ORCHESTRATOR_UNKNOWN_GRACE_SECONDS="9")
+    assert s.unknown_grace_seconds == 9
+    with pytest.raises(ConfigError) as info:
+        load(ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS="1000")  # the default grace is 900
+    assert info.value.variable == "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS"
+    assert "ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS" in str(info.value)
+
+
+def test_delivery_timeout_has_an_upper_bound():
+    assert load(ORCHESTRATOR_DELIVERY_TIMEOUT_SECONDS="300").delivery_timeout_seconds == 300
+    assert MAX_DELIVERY_TIMEOUT_SECONDS == 300
+
+
+def test_the_test_systems_env_is_valid():
+    """The env every system test starts its processes with (and the dedicated systems' own
+    timings on top of it) passes start-up validation."""
+    base = base_env("redis://127.0.0.1:6379/14")
+    for extra in ({}, RESILIENT_ENV, {**RESILIENT_ENV, **LIMITER_ENV}):
+        load_settings({**base, **SYSTEM_ENV, **extra})
 
 
 def test_bad_value_never_echoes_a_secret():

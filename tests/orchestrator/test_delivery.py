@@ -418,3 +418,239 @@ def test_the_redeliver_command_wants_one_target_or_a_client_and_a_valid_since(ar
     }
     result = CliRunner().invoke(cli, ["jobs", "redeliver", *args], env=env)
     assert result.exit_code == 2, result.output
+
+
+# ------------------------------------------------------------- issue 8: money and tenant safety
+
+
+class Trickler:
+    """A consumer that never finishes: it sends one byte every ``every`` seconds, either inside
+    the headers (they never end) or inside a body that a Content-Length says is long."""
+
+    def __init__(self, in_headers: bool, every: float = 0.05) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.in_headers, self.every = in_headers, every
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        head = (
+            b"HTTP/1.1 200 OK\r\nX-Slow: "
+            if self.in_headers
+            else (b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
+        )
+        try:
+            conn.recv(65536)
+            conn.sendall(head)
+            while not self.closed.wait(self.every):
+                conn.sendall(b"a")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("in_headers", [True, False], ids=["headers", "body"])
+def test_a_trickling_endpoint_is_cut_off_at_the_attempt_deadline(dsvc, in_headers):
+    """urllib3's timeouts are per read: one byte every 50 ms would hold the attempt forever."""
+    trickler = Trickler(in_headers)
+    try:
+        client, _ = dsvc.clients.create("acme", f"{trickler.url}/h")
+        event_id = make_event(dsvc, client.id)
+        outcome: list[str] = []
+        started = time.monotonic()
+        worker = threading.Thread(target=lambda: outcome.append(delivery.deliver(dsvc, event_id)))
+        worker.daemon = True
+        worker.start()
+        worker.join(timeout=5)
+        assert outcome == ["retry"], "the attempt outlived its 0.5 s deadline"
+        assert time.monotonic() - started < 2.0
+        [entry] = attempts_on_timeline(dsvc, event_id)
+        assert "deadline" in entry["error"]
+        # Headers cut off: no answer. A body cut off: the status line had come, and decides.
+        assert entry["status_code"] == (None if in_headers else 500)
+    finally:
+        trickler.close()
+
+
+def test_the_lock_and_the_lease_outlive_the_attempt_deadline(fake_redis, sent_tasks, endpoint):
+    """A timeout longer than any fixed constant still leaves the lock held for the attempt."""
+    svc = build_services(
+        make_settings(allow_http=True, delivery_timeout_seconds=120.0), connection=fake_redis
+    )
+    client, _ = svc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(svc, client.id)
+    seen: dict[str, float] = {}
+    lease = keys.endpoint_in_flight(delivery.endpoint_hash(f"{endpoint.url}/h"))
+    original = delivery.send
+
+    def spy(*args, **kwargs):
+        seen["lock_ttl"] = svc.redis.ttl(keys.delivery_lock(event_id))
+        seen["lease_lapse"] = svc.redis.zrange(lease, 0, -1, withscores=True)[0][1]
+        seen["lease_ttl"] = svc.redis.ttl(lease)
+        return original(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(delivery, "send", spy)
+        assert delivery.deliver(svc, event_id) == delivery.DELIVERED
+    assert seen["lock_ttl"] > 120
+    assert seen["lease_lapse"] > clock.now() + 120 and seen["lease_ttl"] > 120
+
+
+def test_a_resend_never_runs_while_an_attempt_of_the_same_event_is_in_flight(dsvc, endpoint):
+    """Even with the event's lock gone (a lapse), the live lease says the event is in flight:
+    the re-send neither sends nor frees the first attempt's lease (the cap would leak)."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    url = f"{endpoint.url}/h"
+    endpoint.default = (200, {}, b"", 0.4)
+    event_id = make_event(dsvc, client.id)
+    first = threading.Thread(target=delivery.deliver, args=(dsvc, event_id), daemon=True)
+    first.start()
+    lease = keys.endpoint_in_flight(delivery.endpoint_hash(url))
+    wait_until(lambda: dsvc.redis.zcard(lease) == 1 and endpoint.requests)
+    dsvc.redis.delete(keys.delivery_lock(event_id))  # the lock lapsed mid-attempt
+    assert delivery.deliver(dsvc, event_id) == "in_flight"
+    assert dsvc.redis.zcard(lease) == 1  # the first attempt still holds its lease
+    first.join(timeout=5)
+    assert len(endpoint.requests) == 1
+    assert evt(dsvc, event_id)["state"] == delivery.DELIVERED
+
+
+def test_the_endpoint_cap_counts_every_attempt_across_workers(dsvc, endpoint):
+    """Five events to one slow endpoint at once from five threads: at most four are sent."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    endpoint.default = (200, {}, b"", 0.2)
+    events = [make_event(dsvc, client.id) for _ in range(5)]
+    outcomes: list[str] = []
+    threads = [
+        threading.Thread(target=lambda e=e: outcomes.append(delivery.deliver(dsvc, e)))
+        for e in events
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert sorted(outcomes) == ["deferred"] + [delivery.DELIVERED] * 4
+
+
+def wait_until(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_event_is_not_sent_twice_when_two_deliveries_race_past_the_state_check(
+    dsvc, endpoint, monkeypatch
+):
+    """The second reads ``pending`` before the first settles, and takes the lock after."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(dsvc, client.id)
+    stale = evt(dsvc, event_id)  # what the second delivery read before the first finished
+    assert delivery.deliver(dsvc, event_id) == delivery.DELIVERED
+    reads = iter([stale])
+    real = delivery._get_event
+    monkeypatch.setattr(delivery, "_get_event", lambda svc, e: next(reads, None) or real(svc, e))
+    assert delivery.deliver(dsvc, event_id) == "skipped"
+    assert len(endpoint.requests) == 1
+
+
+def test_any_exception_in_an_attempt_is_a_failed_attempt_not_a_crashed_task(
+    dsvc, endpoint, monkeypatch
+):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(dsvc, client.id)
+
+    def boom(*args, **kwargs):
+        raise UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range")
+
+    monkeypatch.setattr(delivery, "send", boom)
+    assert delivery.deliver(dsvc, event_id) == "retry"
+    [entry] = attempts_on_timeline(dsvc, event_id)
+    assert entry["status_code"] is None and "UnicodeEncodeError" in entry["error"]
+    assert evt(dsvc, event_id)["attempts"] == "1"
+    assert dsvc.redis.exists(keys.delivery_lock(event_id)) == 0
+
+
+def test_an_idn_http_endpoint_is_delivered_to_its_a_label(dsvc, endpoint, monkeypatch):
+    """A Unicode host stored before registration refused it: sent, not a crashed task."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "xn--e1afmkfd.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    port = endpoint.server.server_port
+    client, _ = dsvc.clients.create("acme", f"http://пример.test:{port}/h")
+    assert delivery.deliver(dsvc, make_event(dsvc, client.id)) == delivery.DELIVERED
+    assert endpoint.requests[0]["headers"]["Host"] == f"xn--e1afmkfd.test:{port}"
+
+
+def test_query_strings_never_reach_the_timeline(dsvc, endpoint):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h?token=s3cret")
+    endpoint.default = (500, {}, b"", 0.0)
+    event_id = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, event_id) == "retry"
+    endpoint.default = (410, {}, b"", 0.0)
+    make_due(dsvc, event_id)
+    assert delivery.deliver(dsvc, event_id) == delivery.DEAD
+    assert endpoint.requests[0]["path"] == "/h?token=s3cret"  # sent as registered
+    job_id = evt(dsvc, event_id)["job_id"]
+    stored = json.dumps(dsvc.jobs.timeline(job_id)) + json.dumps(
+        dsvc.redis.lrange(keys.event_attempts(event_id), 0, -1)
+    )
+    assert "s3cret" not in stored
+    kinds = {e["type"] for e in dsvc.jobs.timeline(job_id)}
+    assert {"delivery_attempt", "endpoint_disabled"} <= kinds
+
+
+def keys_without_ttl(svc) -> set[str]:
+    """Per-job and per-event keys that would never expire (shared indexes aside)."""
+    return {
+        k
+        for k in svc.redis.scan_iter()
+        if k.startswith(("job:", "evt:")) and svc.redis.ttl(k) == -1
+    }
+
+
+def test_replaying_an_event_whose_job_expired_is_refused_and_creates_no_key(dsvc, endpoint):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    endpoint.default = (410, {}, b"", 0.0)
+    event_id = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, event_id) == delivery.DEAD
+    job_id = evt(dsvc, event_id)["job_id"]
+    dsvc.redis.delete(keys.job(job_id), keys.timeline(job_id), keys.job_events(job_id))
+    before = keys_without_ttl(dsvc)
+    assert delivery.replay(dsvc, event_id) is False
+    assert keys_without_ttl(dsvc) == before
+    assert dsvc.redis.ttl(keys.event(event_id)) > 0
+    assert evt(dsvc, event_id)["state"] == delivery.DEAD
+
+
+def test_replaying_a_kept_event_keeps_every_key_expiring(dsvc, endpoint):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    endpoint.default = (410, {}, b"", 0.0)
+    event_id = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, event_id) == delivery.DEAD
+    before = keys_without_ttl(dsvc)
+    assert delivery.replay(dsvc, event_id) is True
+    assert keys_without_ttl(dsvc) <= before
+    assert dsvc.redis.ttl(keys.event(event_id)) > 0
+    assert evt(dsvc, event_id)["state"] == delivery.PENDING

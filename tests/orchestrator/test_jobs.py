@@ -156,6 +156,37 @@ def test_list_filter_predicate_pages_through_what_it_skips(svc):
     assert all(svc.jobs.get(i)["model"] == "pixverse-i2v" for i in seen)
 
 
+def test_a_filtered_page_reads_at_most_the_examination_cap(svc, monkeypatch):
+    for i in range(30):
+        svc.jobs.create(job(model="pixverse-i2v" if i == 0 else "pixverse"), now=NOW + i)
+    index = keys.client_index("cli_a")
+    keep = lambda raw: raw["model"] == "pixverse-i2v"  # noqa: E731
+    read: list[int] = []
+    get_many = svc.jobs.get_many
+    monkeypatch.setattr(svc.jobs, "get_many", lambda ids: read.append(len(ids)) or get_many(ids))
+    pages = []
+    cursor = None
+    while True:
+        read.clear()
+        page = svc.jobs.list_range(index, 1, cursor, keep=keep, max_examined=8)
+        assert sum(read) <= 8
+        pages.append(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert [p.examined_all for p in pages] == [False, False, False, True]
+    assert [len(p.ids) for p in pages] == [0, 0, 0, 1]
+
+
+def test_list_ids_is_the_bounded_list_range(svc, monkeypatch):
+    for i in range(10):
+        svc.jobs.create(job(model="pixverse"), now=NOW + i)
+    monkeypatch.setattr(svc.jobs, "get_raw", lambda job_id: pytest.fail("one read per job"))
+    keep = lambda raw: raw["model"] == "pixverse"  # noqa: E731
+    ids, cursor = svc.jobs.list_ids(keys.client_index("cli_a"), 4, None, keep)
+    assert len(ids) == 4 and cursor
+
+
 def test_cursor_roundtrip_and_garbage():
     assert decode_cursor(encode_cursor(1234.0, "job_x")) == (1234.0, "job_x")
     assert decode_cursor(None) is None

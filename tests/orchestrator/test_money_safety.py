@@ -153,9 +153,7 @@ def test_a_job_rejected_outright_is_retried_without_confirmation(
     assert actions.retry(svc, job_id, "ops").ok
 
 
-def test_a_late_202_settles_only_the_attempt_that_sent_it(
-    svc, client_factory, sent_tasks
-) -> None:
+def test_a_late_202_settles_only_the_attempt_that_sent_it(svc, client_factory, sent_tasks) -> None:
     """Attempt A hangs; the deadline fails the job; an operator retries; attempt B claims it;
     then A's 202 arrives. It must not bind A's request to B's claim."""
     job_id = new_job(svc, client_factory)

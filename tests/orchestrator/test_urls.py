@@ -176,3 +176,65 @@ def test_the_api_accepts_a_public_endpoint_and_re_enables_a_disabled_one(api, sv
     body = answer.get_json()
     assert body["callback_url"] == "https://hooks.acme.example/video"
     assert body["event_types"] == ["job.completed"] and body["endpoint_disabled"] is False
+
+
+# ---------------------------------------------------------------- issue 8: SSRF and IDN
+
+EMBEDDED_OR_SPECIAL_TARGETS = (
+    "https://[2002:a9fe:a9fe::]/",  # 6to4 around 169.254.169.254
+    "https://192.0.0.8/",  # IPv4 dummy address (IETF protocol assignments)
+    "https://[64:ff9b::a9fe:a9fe]/",  # NAT64 well-known prefix around the metadata address
+    "https://[64:ff9b:1::a9fe:a9fe]/",  # NAT64 local-use prefix
+    "https://[::a9fe:a9fe]/",  # IPv4-compatible
+    "https://[::ffff:0:a9fe:a9fe]/",  # IPv4-translated
+    "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+    "https://224.0.0.1/",  # multicast
+    "https://[ff0e::1]/",  # global-scope multicast
+    "https://198.18.0.1/",  # benchmarking
+)
+
+
+@pytest.mark.parametrize("url", EMBEDDED_OR_SPECIAL_TARGETS)
+def test_only_global_addresses_pass_embedded_ipv4_included(url):
+    with pytest.raises(UnsafeUrl):
+        check_consumer_url(url, allow_http=False)
+    with pytest.raises(UnsafeUrl):
+        pinned_target(url, allow_http=False)
+
+
+@pytest.mark.parametrize("address", ["2002:a9fe:a9fe::", "192.0.0.8", "64:ff9b::a00:5"])
+def test_a_name_resolving_to_a_wrapped_private_address_is_refused(monkeypatch, address):
+    fake_dns(monkeypatch, {"sneaky.example": [address]})
+    with pytest.raises(UnsafeUrl, match="resolves to a private"):
+        pinned_target("https://sneaky.example/x", allow_http=False)
+
+
+@pytest.mark.parametrize("address", [PUBLIC_ADDRESS, "2606:4700:4700::1111", "64:ff9b::5db8:d822"])
+def test_global_addresses_and_nat64_of_a_public_ipv4_are_accepted(monkeypatch, address):
+    fake_dns(monkeypatch, {"hooks.acme.example": [address]})
+    assert pinned_target("https://hooks.acme.example/x", allow_http=False).address == address
+
+
+def test_an_idn_host_is_refused_at_registration_with_its_a_label(monkeypatch):
+    fake_dns(
+        monkeypatch, {"bücher.example": [PUBLIC_ADDRESS], "xn--bcher-kva.example": [PUBLIC_ADDRESS]}
+    )
+    with pytest.raises(UnsafeUrl, match=r"xn--bcher-kva\.example"):
+        check_consumer_url("https://bücher.example/hook", allow_http=False)
+    check_consumer_url("https://xn--bcher-kva.example/hook", allow_http=False)
+
+
+def test_a_stored_idn_url_is_sent_to_its_a_label(monkeypatch):
+    """URLs registered before the check are still deliverable: name, SNI and Host in ASCII."""
+    asked = fake_dns(monkeypatch, {"xn--e1afmkfd.example": [PUBLIC_ADDRESS]})
+    target = pinned_target("https://пример.example/hook", allow_http=False)
+    assert target.host == "xn--e1afmkfd.example" and target.host_header.isascii()
+    assert asked == ["xn--e1afmkfd.example"]
+
+
+def test_safe_url_hides_query_and_credentials():
+    assert urls.safe_url("https://u:p@hooks.acme.example:8443/h?token=s3cret") == (
+        "https://hooks.acme.example:8443/h?…"
+    )
+    assert urls.safe_url("https://hooks.acme.example/h") == "https://hooks.acme.example/h"
+    assert urls.safe_url("") == ""

@@ -28,7 +28,7 @@ TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 # within a test, and a long submit budget so that 50% of 429s cannot exhaust it by chance.
 RESILIENT_ENV = {
     "ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS": "1",
-    "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "5",
+    "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "9",  # the least start-up takes: > 1 + 5 + 2
     "ORCHESTRATOR_SUBMIT_RETRY_SCHEDULE": ",".join(["1"] * 4 + ["2"] * 26),
 }
 

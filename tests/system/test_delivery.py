@@ -16,6 +16,7 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from orchestrator import clock, keys
+from orchestrator.state import event_key
 from tests.conftest import SYSTEM_ENV, wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def configure(system, name: str, **knobs) -> None:
 
 
 def event_of(system, job_id: str, event_type: str = "job.completed") -> dict:
-    event_id = system.redis.hget(keys.job_events(job_id), event_type)
+    event_id = system.redis.hget(keys.job_events(job_id), event_key(event_type, 1))
     return system.redis.hgetall(keys.event(event_id)) if event_id else {}
 
 

@@ -22,6 +22,7 @@ import requests
 
 from orchestrator import delivery, keys
 from orchestrator.devstack import Stack
+from orchestrator.state import event_key
 from tests.conftest import System, start_system, wait_for
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,7 @@ def test_a_healthy_consumer_is_not_held_up_by_a_slow_and_a_dead_one(isolated, bl
     dead_attempts = sum(
         int(system.redis.hget(keys.event(e), "attempts") or 0)
         for _, job in created[2::3]
-        for e in [system.redis.hget(keys.job_events(job), "job.completed")]
+        for e in [system.redis.hget(keys.job_events(job), event_key("job.completed", 1))]
         if e
     )
     completed = system.redis.zcard(keys.status_index("completed"))

@@ -62,7 +62,7 @@ def test_read_timeout_after_send_waits_and_a_late_callback_binds(rs: System) -> 
     wait_for(lambda: _first_state_seen(rs, job_id, "submit_unknown"), 15, what="unknown")
     assert rs.job(key, job_id)["status"] == "queued"  # a sub-state: clients still see queued
     wait_terminal(rs, [job_id], 30, "completion via the late callback")
-    time.sleep(6)  # past the 5 s grace: a wrongly armed resubmit would have fired by now
+    time.sleep(10)  # past the 9 s grace: a wrongly armed resubmit would have fired by now
     job = rs.job(key, job_id)
     assert job["status"] == "completed" and job["attempts"] == 1
     [request] = requests.get(f"{rs.sim}/_sim/requests", timeout=5).json()
@@ -93,7 +93,7 @@ def test_500_after_accept_is_not_resent(rs: System) -> None:
     job_ids = post_jobs(rs, key, 20)
     assert len(job_ids) == 20
     counts = wait_terminal(rs, job_ids, 45, "jobs answered 500 after accept")
-    time.sleep(6)  # past the grace
+    time.sleep(10)  # past the 9 s grace
     stats = assert_one_accepted_submit_each(rs, job_ids)
     assert counts == {"completed": 20}
     assert stats["accepted_then_500"] == 20
@@ -178,6 +178,7 @@ def test_limiter_caps_concurrency_and_rate_across_two_workers_and_two_beats() ->
         "ORCHESTRATOR_SUBMIT_CONCURRENCY": str(CAP),
         "ORCHESTRATOR_SUBMIT_RATE_PER_SECOND": str(RATE),
         "ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS": "5",
+        "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS": "13",  # start-up: > 5 + 5 connect + 2
     }
     with dedicated_system(env) as (_, system, _):
         system.orch.start_worker()

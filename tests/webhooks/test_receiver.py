@@ -135,3 +135,16 @@ def test_bad_body_400_nothing_changes(http, svc, sent_tasks, job_id, body):
 def test_receiver_needs_no_api_key_and_ignores_content_type(http, svc, sent_tasks, job_id):
     answer = http.post(url(svc, job_id), data=json.dumps(COMPLETED), content_type="text/plain")
     assert answer.status_code == 200 and len(sent_tasks) == 1
+
+
+@pytest.mark.parametrize("suffix", [":timeline", ":events", "0", "\u00e9"])
+def test_a_malformed_job_id_is_the_same_404_even_with_its_own_valid_token(
+    http, svc, sent_tasks, job_id, suffix
+):
+    """The id is checked before anything else: a token that is right for the malformed id
+    (only we could make one) still never lets ``job_...:timeline`` reach a Redis key."""
+    missing = http.post(url(svc, "job_01abcdefghjkmnpqrstvwxyz00"), json=COMPLETED)
+    before = snapshot(svc)
+    answer = http.post(url(svc, job_id + suffix), json=COMPLETED)
+    assert answer.status_code == 404 and answer.get_json() == missing.get_json()
+    assert sent_tasks == [] and snapshot(svc) == before

@@ -1,0 +1,34 @@
+"""Slow consumers never hold the slots submits and callbacks need: only the thread-pool
+``delivery`` process consumes the delivery queue, in the Procfile and in the dev stack."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from orchestrator import devstack, dispatch
+
+PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+
+
+def procfile() -> dict[str, list[str]]:
+    lines = (line.split(":", 1) for line in PROCFILE.read_text().splitlines() if ":" in line)
+    return {name.strip(): shlex.split(command) for name, command in lines}
+
+
+def option(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_the_worker_does_not_consume_the_delivery_queue_and_the_delivery_process_does():
+    processes = procfile()
+    worker_queues = option(processes["worker"], "-Q").split(",")
+    assert dispatch.QUEUE_DELIVERY not in worker_queues
+    assert set(worker_queues) | {dispatch.QUEUE_DELIVERY} == set(dispatch.ALL_QUEUES)
+    assert option(processes["delivery"], "-Q") == dispatch.QUEUE_DELIVERY
+    assert option(processes["delivery"], "-P") == "threads"
+
+
+def test_the_dev_stack_starts_workers_as_the_procfile_does():
+    assert devstack.WORKER_QUEUES.split(",") == option(procfile()["worker"], "-Q").split(",")
+    assert devstack.DELIVERY_QUEUE == dispatch.QUEUE_DELIVERY
