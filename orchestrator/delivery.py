@@ -314,7 +314,10 @@ def _exchange(
     conn.connect()
     if deadline.expired or conn.sock is None:
         raise TimeoutError("connect outlived the deadline")
-    conn.sock.settimeout(max(deadline.remaining(), 0.001))
+    # The connect timeout is done with: urllib3 puts ``conn.timeout`` back on the socket when
+    # it reads the answer, so from here on it is what is left of the deadline.
+    conn.timeout = max(deadline.remaining(), 0.001)
+    conn.sock.settimeout(conn.timeout)
     conn.request(
         "POST",
         target.path,

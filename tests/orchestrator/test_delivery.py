@@ -654,3 +654,18 @@ def test_replaying_a_kept_event_keeps_every_key_expiring(dsvc, endpoint):
     assert keys_without_ttl(dsvc) <= before
     assert dsvc.redis.ttl(keys.event(event_id)) > 0
     assert evt(dsvc, event_id)["state"] == delivery.PENDING
+
+
+def test_a_consumer_slower_than_the_connect_timeout_but_within_the_deadline_is_delivered(
+    fake_redis, sent_tasks, endpoint, monkeypatch
+):
+    """The connect timeout bounds connecting only: urllib3 re-applies a connection's timeout
+    to the socket when it reads the answer, so it must be the deadline's remainder by then
+    (found by the isolation system test: a 10 s consumer was cut off at 5 s, every time)."""
+    monkeypatch.setattr(delivery, "CONNECT_TIMEOUT_SECONDS", 0.2)
+    svc = build_services(
+        make_settings(allow_http=True, delivery_timeout_seconds=3.0), connection=fake_redis
+    )
+    endpoint.default = (200, {}, b"ok", 0.6)
+    client, _ = svc.clients.create("acme", f"{endpoint.url}/h")
+    assert delivery.deliver(svc, make_event(svc, client.id)) == "delivered"

@@ -244,8 +244,8 @@ def test_sync_mode_progress_events_for_opted_in_clients(ss: System) -> None:
     )
     for job_id in progress:  # the processing event was created before the terminal one
         seqs = {
-            t: int(ss.redis.hget(f"evt:{e}", "seq"))
-            for t, e in ss.redis.hgetall(f"job:{job_id}:events").items()
+            ss.redis.hget(f"evt:{e}", "type"): int(ss.redis.hget(f"evt:{e}", "seq"))
+            for e in ss.redis.hvals(f"job:{job_id}:events")
         }
         assert seqs["job.processing"] < seqs["job.completed"]
     assert_one_accepted_submit_each(ss, job_ids)
