@@ -34,6 +34,9 @@ test-integration: $(STAMP) ## Tests that start real processes
 test-chaos: $(STAMP) ## Fault-injection runs (kill -9, Redis restart, 402, 429 bursts)
 	$(BIN)/python -m pytest -m "chaos" -q || [ $$? -eq 5 ]
 
+test-model: $(STAMP) ## Stateful model test of the invariants, long profile (5,000 examples)
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/model -q -p no:cacheprovider --timeout=0
+
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
