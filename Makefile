@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# Branch coverage of the product packages (the dev tools are omitted in pyproject.toml); the
+# floor is the unit tests' own figure (92.3% when set), so the integration tests only add to it.
+COVERAGE = --cov=orchestrator --cov=webhooks --cov=workers --cov=ops --cov-branch \
+           --cov-report=term:skip-covered --cov-fail-under=92
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-unit test-integration test-chaos test-model lint format bench bench-reconcile bench-console clean
@@ -22,7 +26,7 @@ demo: $(STAMP) ## Start everything (embedded Redis if REDIS_URL is unset), run o
 	$(BIN)/orchestrator demo
 
 test: $(STAMP) ## Run the whole test suite (unit + real-process integration)
-	$(BIN)/python -m pytest -m "not chaos and not browser" -q
+	$(BIN)/python -m pytest -m "not chaos and not browser" -q $(COVERAGE)
 	$(BIN)/python -m pytest -m "chaos or browser" -q || [ $$? -eq 5 ]
 
 test-unit: $(STAMP) ## Unit tests only (fakeredis, no processes)
@@ -37,9 +41,11 @@ test-chaos: $(STAMP) ## Fault-injection runs (kill -9, Redis restart, 402, 429 b
 test-model: $(STAMP) ## Stateful model test of the invariants, long profile (5,000 examples)
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/model -q -p no:cacheprovider --timeout=0
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, mypy, import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -54,4 +60,4 @@ bench-console: $(STAMP) ## Console job list: 1,000,000 vs 10,000 stored jobs
 	$(BIN)/python -m benchmarks.bench_console
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov *.egg-info

@@ -23,10 +23,10 @@ import time
 import redis
 
 from benchmarks.common import bench_settings
+from devtools.devstack import Stack
 from ops.operators import OperatorStore
 from orchestrator import catalog, keys
 from orchestrator.app import create_app
-from orchestrator.devstack import Stack
 from orchestrator.jobs import encode_cursor
 from orchestrator.services import EXTENSION_NAME, build_services
 

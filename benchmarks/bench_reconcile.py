@@ -21,8 +21,8 @@ from contextlib import contextmanager
 import redis
 
 from benchmarks.common import bench_settings
+from devtools.devstack import Stack
 from orchestrator import dispatch, keys, reconcile
-from orchestrator.devstack import Stack
 from orchestrator.services import Services, build_services
 
 SMALL, LARGE = 10_000, 1_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -23,13 +23,16 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from ops import auth, dashboard, present
 from ops.operators import valid_name
-from orchestrator import actions, catalog, keys, upstream
+from orchestrator import actions, catalog, clock, keys, upstream
+from orchestrator.error_codes import ErrorCode
 from orchestrator.errors import error_response
 from orchestrator.ids import is_id
 from orchestrator.jobs import JobFilter, decode_cursor, error_code, index_for
+from orchestrator.records import Job
 from orchestrator.services import Services, current
 from orchestrator.state import PUBLIC_STATUSES
 
@@ -46,21 +49,23 @@ PAGE_SIZE = 50
 REFRESH_SECONDS = 10
 PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
 JOB_ACTIONS = ("retry", "repoll", "cancel", "redeliver")
-ERROR_CODES = (
-    "upstream_error",
-    "upstream_failed",
-    "upstream_rejected",
-    "upstream_auth",
-    "upstream_unavailable",
-    "insufficient_balance",
-    "timeout",
+# The job list's error filter, in the order it offers them (every ErrorCode, tested).
+ERROR_CODES: tuple[ErrorCode, ...] = (
+    ErrorCode.UPSTREAM_ERROR,
+    ErrorCode.UPSTREAM_FAILED,
+    ErrorCode.UPSTREAM_REJECTED,
+    ErrorCode.UPSTREAM_AUTH,
+    ErrorCode.UPSTREAM_UNAVAILABLE,
+    ErrorCode.INSUFFICIENT_BALANCE,
+    ErrorCode.TIMEOUT,
+    ErrorCode.CANCELED,
 )
 _TIME_INPUT = "%Y-%m-%dT%H:%M"
 SIGN_IN_REFUSED = "Wrong name or password."
 
 
 @bp.before_request
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     g.operator = auth.signed_in_operator()
     if request.endpoint not in PUBLIC_ENDPOINTS and g.operator is None:
         if auth.wants_json():
@@ -131,7 +136,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response:
+def login() -> BaseResponse:
     target = auth.safe_next(request.values.get("next"))
     if request.method == "GET":
         if g.operator:
@@ -169,7 +174,7 @@ def _source() -> str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     auth.sign_out()
     flash("Signed out.")
     return redirect(url_for("ops.login"))
@@ -204,7 +209,7 @@ def _parse_time(value: str | None) -> int | None:
     """A time filter (ISO 8601 or the browser's datetime-local, read as UTC) in epoch ms."""
     if not value:
         return None
-    moment = present.parse_iso(value.strip())
+    moment = clock.parse_iso(value.strip())
     if moment is None:
         try:
             moment = datetime.strptime(value.strip(), _TIME_INPUT).replace(tzinfo=UTC)
@@ -218,12 +223,12 @@ def _search(svc: Services, query: str) -> str | None:
     if is_id(query, "job"):
         return query if svc.redis.exists(keys.job(query)) else None
     if is_id(query, "evt"):
-        return svc.redis.hget(keys.event(query), "job_id")
+        return cast("str | None", svc.redis.hget(keys.event(query), "job_id"))
     return svc.jobs.job_for_request(query)
 
 
 @bp.get("/jobs")
-def jobs() -> Response:
+def jobs() -> BaseResponse:
     svc = _svc()
     args = request.args
     query = (args.get("q") or "").strip()
@@ -247,14 +252,14 @@ def jobs() -> Response:
         flash("That page link was malformed; showing the first page.", "error")
     index, keep = index_for(flt, svc.redis)
     page = svc.jobs.list_range(index, PAGE_SIZE, cursor, since_ms=since, until_ms=until, keep=keep)
-    rows = [raw for raw in svc.jobs.get_many(page.ids) if raw]
+    rows: list[dict[str, Any]] = [raw for raw in svc.jobs.get_many(page.ids) if raw]
     matching = None
     if keep is None:  # the index alone answers the filter: its size in the range is exact
         low, high = ("-inf" if since is None else since), ("+inf" if until is None else until)
         matching = svc.redis.zcount(index, low, high)
     for raw in rows:
         raw["error_code"] = error_code(raw)
-    filters = {k: v for k, v in args.items() if k not in ("cursor", "q") and v}
+    filters: dict[str, Any] = {k: v for k, v in args.items() if k not in ("cursor", "q") and v}
     return _page(
         "ops/jobs.html",
         rows=rows,
@@ -283,6 +288,7 @@ def _job_view(svc: Services, job_id: str) -> dict[str, Any] | None:
     raw = svc.jobs.find(job_id)  # None for a malformed id too: it never reaches Redis
     if raw is None:
         return None
+    record = Job.from_hash(raw)
     job = svc.jobs.get(job_id) or {}
     secrets = present.secrets_for(svc.settings, job_id)
     events = []
@@ -300,16 +306,16 @@ def _job_view(svc: Services, job_id: str) -> dict[str, Any] | None:
                 "dead": svc.redis.zscore(keys.DEAD_DELIVERIES, event_id) is not None,
             }
         )
-    client = svc.clients.get(raw["client_id"])
+    client = svc.clients.get(record.client_id)
     return present.redact(
         {
             "job": job,
-            "state": raw["status"],
-            "client_id": raw["client_id"],
-            "client_name": client.name if client else raw["client_id"],
+            "state": record.state.value,
+            "client_id": record.client_id,
+            "client_name": client.name if client else record.client_id,
             "callback_url": present.safe_url(job.get("callback_url")),
             "endpoint": present.safe_url(client.callback_url if client else None),
-            "polls": raw.get("polls", "0"),
+            "polls": str(record.polls),
             "media": present.media_urls(job.get("output")),
             "timeline": svc.jobs.timeline(job_id),
             "events": events,
@@ -336,12 +342,13 @@ def _confirm_context(svc: Services, job_id: str, action: str) -> dict[str, Any] 
         is_id(event_id, "evt") and svc.redis.hget(keys.event(event_id), "job_id") == job_id
     ):
         return None
+    record = Job.from_hash(raw)
     return {
         "job_id": job_id,
         "action": action,
-        "state": raw["status"],
-        "request_id": raw.get("request_id") or None,
-        "model": raw["model"],
+        "state": record.state.value,
+        "request_id": record.request_id,
+        "model": record.model,
         "event_id": event_id or None,
         "charge_warning": action == "retry" and actions.may_be_charged(raw),
     }
@@ -358,7 +365,7 @@ def confirm(job_id: str, action: str) -> Response:
 
 
 @bp.post("/jobs/<job_id>/<action>")
-def act(job_id: str, action: str) -> Response:
+def act(job_id: str, action: str) -> BaseResponse:
     if action not in JOB_ACTIONS:
         abort(404)
     svc = _svc()
@@ -398,7 +405,7 @@ def _bulk_selection(svc: Services, kind: str) -> dict[str, Any]:
             abort(404)
         events = actions.dead_letters(svc, client_id, actions.BULK_LIMIT)
         return {"kind": kind, "client": client_id, "count": len(events), "charged": 0}
-    code = request.values.get("error_code") or "upstream_error"
+    code = request.values.get("error_code") or ErrorCode.UPSTREAM_ERROR
     if code not in ERROR_CODES:
         abort(404)
     model = request.values.get("model") or None
@@ -416,7 +423,7 @@ def _bulk_selection(svc: Services, kind: str) -> dict[str, Any]:
 
 
 @bp.route("/bulk/<kind>", methods=["GET", "POST"])
-def bulk(kind: str) -> Response:
+def bulk(kind: str) -> BaseResponse:
     if kind not in ("redeliver", "retry"):
         abort(404)
     svc = _svc()
@@ -451,7 +458,7 @@ def bulk(kind: str) -> Response:
 
 
 @bp.route("/submissions/<verb>", methods=["GET", "POST"])
-def submissions(verb: str) -> Response:
+def submissions(verb: str) -> BaseResponse:
     if verb not in ("pause", "resume"):
         abort(404)
     svc = _svc()

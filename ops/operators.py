@@ -19,14 +19,14 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from orchestrator import clock, keys
+from orchestrator import clock, keys, lua
 
-OPERATORS_KEY = keys.OPERATORS
 SESSION_SECONDS = 12 * 3600
 MIN_PASSWORD_LENGTH = 10
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}", re.ASCII)  # whole name: fullmatch
@@ -38,31 +38,6 @@ ADDRESS_ATTEMPTS_PER_MINUTE = 30  # one address, whatever names it tries
 MAX_VERIFIES_PER_SECOND = 10  # argon2 verifies for the whole host (each takes 64 MiB)
 _ADDRESS_WINDOW_SECONDS = 60
 
-# KEYS[1] the name + address hash (count, until ms), KEYS[2] the address's attempts this minute,
-# KEYS[3] the host's verifies this second.
-# ARGV[1] now (ms), ARGV[2] free failures, ARGV[3] first delay (ms), ARGV[4] max delay (ms),
-# ARGV[5] window (s), ARGV[6] attempts per address and minute, ARGV[7] verifies per second.
-# Returns {0, 0} to go ahead (the attempt is already counted as a failure; a success clears
-# it), or {reason, wait ms}: 1 the name + address must wait, 2 the address, 3 the host.
-_ATTEMPT_LUA = """
-local now = tonumber(ARGV[1])
-local wait_until = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if wait_until > now then return {1, wait_until - now} end
-local tries = redis.call('INCR', KEYS[2])
-if tries == 1 then redis.call('EXPIRE', KEYS[2], 2 * 60) end
-if tries > tonumber(ARGV[6]) then return {2, 60000 - now % 60000} end
-local verifies = redis.call('INCR', KEYS[3])
-if verifies == 1 then redis.call('EXPIRE', KEYS[3], 2) end
-if verifies > tonumber(ARGV[7]) then return {3, 1000 - now % 1000} end
-local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
-local delay = 0
-if count > tonumber(ARGV[2]) then
-  delay = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (count - tonumber(ARGV[2]) - 1))
-end
-redis.call('HSET', KEYS[1], 'until', string.format('%d', now + delay))
-redis.call('EXPIRE', KEYS[1], math.max(tonumber(ARGV[5]), math.ceil(delay / 1000)))
-return {0, 0}
-"""
 _hasher = PasswordHasher()
 # Verified when the name is unknown, so that a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -97,7 +72,7 @@ def _digest(*parts: str) -> str:
 class OperatorStore:
     def __init__(self, r: redis.Redis) -> None:
         self._redis = r
-        self._attempt = r.register_script(_ATTEMPT_LUA)
+        self._attempt = r.register_script(lua.source("signin_attempt"))
 
     def create(self, name: str, password: str, *, replace: bool = False) -> Operator:
         """Add an operator (or, with ``replace``, set a new password for an existing one)."""
@@ -110,22 +85,22 @@ class OperatorStore:
         if not replace and not self._redis.hsetnx(keys.operator(name), "name", name):
             raise OperatorError(f"operator {name!r} exists (use --replace to set a new password)")
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.operator(name), mapping=fields)
-        pipe.sadd(OPERATORS_KEY, name)
+        pipe.hset(keys.operator(name), mapping=dict[Any, Any](fields))
+        pipe.sadd(keys.OPERATORS, name)
         pipe.execute()
         return Operator(name, stamp)
 
     def get(self, name: str) -> Operator | None:
-        created = self._redis.hget(keys.operator(name), "created_at")
+        created = cast(str | None, self._redis.hget(keys.operator(name), "created_at"))
         return Operator(name, created) if created else None
 
     def names(self) -> list[str]:
-        return sorted(self._redis.smembers(OPERATORS_KEY))
+        return sorted(cast(set[str], self._redis.smembers(keys.OPERATORS)))
 
     def delete(self, name: str) -> bool:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(keys.operator(name))
-        pipe.srem(OPERATORS_KEY, name)
+        pipe.srem(keys.OPERATORS, name)
         return bool(pipe.execute()[0])
 
     def sign_in(self, name: str, password: str, source: str) -> SignIn:
@@ -163,12 +138,12 @@ class OperatorStore:
         """True if the password is the operator's (no throttling: see :meth:`sign_in`)."""
         if not valid_name(name):
             return False
-        stored = self._redis.hget(keys.operator(name), "password_hash")
+        stored = cast(str | None, self._redis.hget(keys.operator(name), "password_hash"))
         try:
             ok = _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
-        if ok and _hasher.check_needs_rehash(stored):
+        if ok and stored is not None and _hasher.check_needs_rehash(stored):
             self._redis.hset(keys.operator(name), "password_hash", _hasher.hash(password))
         return ok
 
@@ -181,8 +156,8 @@ class OperatorStore:
 
     def session_operator(self, session_id: str) -> str | None:
         """The operator a live session belongs to (None if it ended or they were removed)."""
-        name = self._redis.get(keys.operator_session(session_id))
-        if not name or not self._redis.sismember(OPERATORS_KEY, name):
+        name = cast(str | None, self._redis.get(keys.operator_session(session_id)))
+        if not name or not self._redis.sismember(keys.OPERATORS, name):
             return None
         return name
 

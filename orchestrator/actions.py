@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from orchestrator import clock, delivery, dispatch, keys, lifecycle
+from orchestrator.error_codes import ErrorCode
 from orchestrator.jobs import JobFilter, index_for
 from orchestrator.services import Services
 from orchestrator.state import (
@@ -25,7 +26,6 @@ from orchestrator.state import (
     JobState,
 )
 
-AUDIT_KEY = "audit"
 AUDIT_KEEP = 10_000
 BULK_LIMIT = 500  # jobs or events one bulk action touches; run it again for more
 _BULK_PAGES = 20  # pages of the job list a bulk selection may read
@@ -49,13 +49,13 @@ def audit(svc: Services, actor: str, action: str, target: str, detail: str = "")
         "detail": detail,
     }
     pipe = svc.redis.pipeline(transaction=False)
-    pipe.lpush(AUDIT_KEY, json.dumps(entry))
-    pipe.ltrim(AUDIT_KEY, 0, AUDIT_KEEP - 1)
+    pipe.lpush(keys.AUDIT, json.dumps(entry))
+    pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
     pipe.execute()
 
 
 def audit_log(svc: Services, limit: int = 100) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in svc.redis.lrange(AUDIT_KEY, 0, limit - 1)]
+    return [json.loads(x) for x in svc.redis.lrange(keys.AUDIT, 0, limit - 1)]
 
 
 def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
@@ -67,7 +67,8 @@ def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
             return ActionResult(
                 False, f"the job is already {PUBLIC_STATUS[state]}", PUBLIC_STATUS[state]
             )
-        fields: dict[str, Any] = {"error": {"code": "canceled", "message": f"Canceled by {actor}"}}
+        error = {"code": ErrorCode.CANCELED, "message": f"Canceled by {actor}"}
+        fields: dict[str, Any] = {"error": error}
         if state in IN_SUBMIT:  # canceled mid-submit: Pixazo may have the job all the same
             fields.update(MAY_BE_CHARGED)
         result = lifecycle.move(
@@ -170,13 +171,13 @@ def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:
 
 
 def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
-    return dict(svc.redis.hgetall(keys.job_events(job_id)))
+    return dict(cast("dict[str, str]", svc.redis.hgetall(keys.job_events(job_id))))
 
 
 def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
     if not delivery.replay(svc, event_id):
         return ActionResult(False, "no such event")
-    job_id = svc.redis.hget(keys.event(event_id), "job_id")
+    job_id = cast("str | None", svc.redis.hget(keys.event(event_id), "job_id"))
     if job_id:
         svc.jobs.append_timeline(
             job_id,
@@ -201,7 +202,7 @@ def dead_letters(
 ) -> list[dict[str, str]]:
     """Dead-lettered events (their hashes), newest first, of one client or of all."""
     index = keys.client_dead_deliveries(client_id) if client_id else keys.DEAD_DELIVERIES
-    ids = svc.redis.zrevrange(index, 0, limit - 1)
+    ids = cast("list[str]", svc.redis.zrevrange(index, 0, limit - 1))
     pipe = svc.redis.pipeline(transaction=False)
     for event_id in ids:
         pipe.hgetall(keys.event(event_id))

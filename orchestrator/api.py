@@ -51,18 +51,22 @@ def _check_rate(client: Client) -> None:
         )
 
 
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "A valid API key is required (Authorization: Bearer ...).",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = _bearer()
         client = current().clients.authenticate(token) if token else None
         if client is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "A valid API key is required (Authorization: Bearer ...).",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise _unauthorized()
         _check_rate(client)
         g.client = client
         return view(*args, **kwargs)
@@ -191,5 +195,7 @@ def update_client() -> Response:
         callback_url=(url or "") if "callback_url" in changes else None,
         event_types=tuple(types) if types is not None else None,
     )
-    assert updated is not None
+    if updated is None:
+        # The client was deleted after its key was checked: the key names no client any more.
+        raise _unauthorized()
     return jsonify(updated.public())

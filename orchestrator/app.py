@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from ops.console import bp as ops_bp
 from orchestrator import api, health, openapi
@@ -17,6 +18,12 @@ from orchestrator.errors import register_error_handlers
 from orchestrator.observability import init_sentry, install_log_filter
 from orchestrator.services import EXTENSION_NAME, build_services
 from webhooks.receiver import bp as webhooks_bp
+
+
+class InsertionOrderJSONProvider(DefaultJSONProvider):
+    """JSON answers keep their keys in the order the code builds them (Flask sorts by default)."""
+
+    sort_keys = False
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -36,7 +43,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.allow_http,
     )
-    app.json.sort_keys = False
+    app.json = InsertionOrderJSONProvider(app)
     app.extensions[EXTENSION_NAME] = build_services(settings)
     register_error_handlers(app)
     for blueprint in (api.bp, webhooks_bp, health.bp, openapi.bp, ops_bp):

@@ -7,7 +7,7 @@ reaches Pixazo: a request Pixazo would reject (or silently coerce) is cheaper to
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +107,7 @@ class Param:
     non_blank: bool = False
 
     def field(self) -> fields.Field:
-        validators = []
+        validators: list[Callable[[Any], object]] = []
         if self.allowed is not None:
             validators.append(validate.OneOf(self.allowed))
         if self.minimum is not None or self.maximum is not None:
@@ -364,9 +364,6 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Longest first, so "pixverse-i2v_..." never matches the "pixverse" prefix by accident.
-_IDS_LONGEST_FIRST = sorted(MODELS, key=len, reverse=True)
-
 
 def get_model(model_id: str) -> ModelSpec | None:
     return MODELS.get(model_id)
@@ -380,16 +377,6 @@ def validate_input(model_id: str, data: object) -> dict:
     if not isinstance(data, dict):
         raise marshmallow.ValidationError({"_schema": ["Input must be a JSON object."]})
     return spec.schema().load(data)
-
-
-def model_for_request_id(request_id: str) -> ModelSpec | None:
-    """Pixazo request ids are ``<model id>_<uuid>``; the model id itself may contain dashes."""
-    if not isinstance(request_id, str):
-        return None
-    for model_id in _IDS_LONGEST_FIRST:
-        if request_id.startswith(model_id + "_") and len(request_id) > len(model_id) + 1:
-            return MODELS[model_id]
-    return None
 
 
 # --- gateway aliases -----------------------------------------------------------------------------
@@ -414,7 +401,7 @@ _IMAGE_KEYS = ("image", "image_url")
 _V56_I2V_INT_DURATIONS = {int(value): value for value in DURATIONS_V56_I2V}
 
 
-def resolve_alias(name: str, has_image: bool) -> str | None:
+def resolve_alias(name: object, has_image: bool) -> str | None:
     """Gateway model names name a family; the presence of an image picks the member."""
     if not isinstance(name, str):
         return None
@@ -505,7 +492,8 @@ def estimate_cost_usd(model_id: str, normalized_input: dict) -> float | None:
 
 
 def _v6_i2v_price(normalized_input: dict) -> float | None:
-    tiers = V6_I2V_PRICE_PER_SECOND.get(normalized_input.get("resolution"))
+    resolution = normalized_input.get("resolution")
+    tiers = V6_I2V_PRICE_PER_SECOND.get(resolution) if isinstance(resolution, str) else None
     duration = normalized_input.get("duration")
     if tiers is None or not isinstance(duration, int) or isinstance(duration, bool):
         return None
@@ -517,9 +505,12 @@ def _v56_price(normalized_input: dict) -> float | None:
     duration = normalized_input.get("duration")
     if isinstance(duration, str) and duration.isdigit():
         duration = int(duration)
+    resolution = normalized_input.get("resolution")
+    if not isinstance(resolution, str):
+        return None
     if not isinstance(duration, int) or isinstance(duration, bool):
         return None
-    return V56_PRICE_PER_VIDEO.get((normalized_input.get("resolution"), duration))
+    return V56_PRICE_PER_VIDEO.get((resolution, duration))
 
 
 def _describe_pricing(model_id: str) -> dict[str, Any] | None:

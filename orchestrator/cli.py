@@ -1,4 +1,8 @@
-"""The ``orchestrator`` command: clients, jobs, submissions, the simulator and the demo."""
+"""The ``orchestrator`` command: clients, jobs, submissions and operators.
+
+Other packages add commands through the ``orchestrator.commands`` entry-point group (``devtools``
+adds ``sim``, ``consumer`` and ``demo``); this module never imports them, so an install without
+them simply lacks those commands."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
@@ -17,12 +22,9 @@ from orchestrator import actions, upstream
 from orchestrator.app import create_app
 from orchestrator.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRET_KEEP_SECONDS
 from orchestrator.config import ConfigError
-from orchestrator.consumer import consumer_command
-from orchestrator.demo import demo_command
 from orchestrator.ids import is_id
 from orchestrator.jobs import JOB_PREFIX, JobFilter, index_for
 from orchestrator.services import Services, current
-from orchestrator.sim.cli import sim_command
 from orchestrator.state import PUBLIC_STATUSES
 from orchestrator.urls import UnsafeUrl, check_consumer_url
 
@@ -49,6 +51,11 @@ def with_services(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (one line) instead of text."
+)
+
+
 def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
     if as_json or text is None:
         click.echo(json.dumps(data, indent=None if as_json else 2, default=str))
@@ -71,7 +78,51 @@ def _result(result: actions.ActionResult, as_json: bool) -> None:
         sys.exit(1)
 
 
-@click.group()
+COMMANDS_GROUP = "orchestrator.commands"
+
+
+def _extra_commands() -> dict[str, EntryPoint]:
+    """Commands registered by other installed packages, by name."""
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+class _Cli(click.Group):
+    """The top-level group: its own commands, then those of the ``orchestrator.commands`` group.
+
+    An extra command is imported only when it is run or listed, and one whose module is not
+    installed is absent rather than an error (the product runs without ``devtools``).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        for name in _extra_commands().keys() - names:
+            try:
+                if self.get_command(ctx, name) is not None:
+                    names.add(name)
+            except click.ClickException:
+                pass  # a broken extra stays out of the listing; running it shows why
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = _extra_commands().get(cmd_name)
+        if entry is None:
+            return None
+        try:
+            loaded = entry.load()
+        except ImportError as exc:
+            missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+            if missing and missing.split(".")[0] == entry.module.split(".")[0]:
+                return None  # registered, but the package itself is gone: no such command
+            raise click.ClickException(f"command {cmd_name} ({entry.value}): {exc}") from exc
+        if not isinstance(loaded, click.Command):
+            raise click.ClickException(f"{entry.value} (entry point {cmd_name}) is not a command")
+        return loaded
+
+
+@click.group(cls=_Cli)
 def cli() -> None:
     """Pixazo video job orchestrator."""
 
@@ -93,7 +144,12 @@ def _checked_url(svc: Services, url: str | None) -> str | None:
 @clients.command("create")
 @click.argument("name")
 @click.option("--callback-url", default=None, help="Default endpoint for this client's events.")
-@click.option("--event-types", default=",".join(DEFAULT_EVENT_TYPES), show_default=True)
+@click.option(
+    "--event-types",
+    default=",".join(DEFAULT_EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types this client receives.",
+)
 @with_services
 def clients_create(svc: Services, name: str, callback_url: str | None, event_types: str) -> None:
     """Create a client; prints its id, API key and webhook secret (shown once)."""
@@ -120,10 +176,10 @@ def _event_types(value: str) -> tuple[str, ...]:
 
 @clients.command("update")
 @click.argument("client_id")
-@click.option("--callback-url", default=None)
-@click.option("--event-types", default=None)
+@click.option("--callback-url", default=None, help="New default endpoint for the client's events.")
+@click.option("--event-types", default=None, help="Comma-separated event types (replaces them).")
 @click.option("--enable-endpoint", is_flag=True, help="Re-enable an endpoint disabled by a 410.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def clients_update(
     svc: Services,
@@ -165,7 +221,7 @@ def clients_rotate(svc: Services, client_id: str, keep_old_for: int) -> None:
 
 @clients.command("drop-old-secrets")
 @click.argument("client_id")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def clients_drop_old_secrets(svc: Services, client_id: str, as_json: bool) -> None:
     """Stop signing with the previous secret now (after consumers switched to the new one)."""
@@ -175,9 +231,10 @@ def clients_drop_old_secrets(svc: Services, client_id: str, as_json: bool) -> No
 
 
 @clients.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def clients_list(svc: Services, as_json: bool) -> None:
+    """Every client with its default endpoint."""
     rows = [c.public() for c in (svc.clients.get(i) for i in svc.clients.all_ids()) if c]
     text = "\n".join(f"{r['id']}  {r['name']}  {r['callback_url'] or '-'}" for r in rows)
     _emit(rows, as_json, text or "no clients")
@@ -189,15 +246,17 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(PUBLIC_STATUSES), default=None)
-@click.option("--client", "client_id", default=None)
-@click.option("--model", default=None)
+@click.option("--status", type=click.Choice(PUBLIC_STATUSES), default=None, help="Public status.")
+@click.option("--client", "client_id", default=None, help="Only this client's jobs.")
+@click.option("--model", default=None, help="Only jobs of this model.")
 @click.option("--error-code", default=None, help="Only jobs whose error has this code.")
 @click.option("--since", default=None, help="Created at or after this ISO 8601 time (UTC).")
 @click.option("--until", default=None, help="Created at or before this ISO 8601 time (UTC).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
-@click.option("--cursor", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 100), help="Jobs per page."
+)
+@click.option("--cursor", default=None, help="next_cursor of the previous page.")
+@json_option
 @with_services
 def jobs_list(
     svc: Services,
@@ -211,7 +270,7 @@ def jobs_list(
     cursor: str | None,
     as_json: bool,
 ) -> None:
-    """Newest first; filter by status, client, model, error code and creation time."""
+    """List jobs, newest first, by status, client, model, error code and creation time."""
     flt = JobFilter(status=status, client_id=client_id, model=model, error_code=error_code)
     index, keep = index_for(flt, svc.redis)
     try:
@@ -257,7 +316,7 @@ def _job_or_event_id(ctx: click.Context, param: click.Parameter, value: str | No
 
 @jobs.command("show")
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_show(svc: Services, job_id: str, as_json: bool) -> None:
     """A job with its full timeline."""
@@ -289,7 +348,7 @@ def _job_text(job: dict[str, Any]) -> str:
 @jobs.command("retry")
 @click.argument("job_id", callback=_job_id)
 @click.option("--yes", is_flag=True, help="Confirm a resubmit that Pixazo will charge again.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_retry(svc: Services, job_id: str, yes: bool, as_json: bool) -> None:
     """Resubmit a failed job."""
@@ -297,11 +356,13 @@ def jobs_retry(svc: Services, job_id: str, yes: bool, as_json: bool) -> None:
 
 
 @jobs.command("retry-failed")
-@click.option("--error-code", default="upstream_error", show_default=True)
-@click.option("--client", "client_id", default=None)
-@click.option("--model", default=None)
+@click.option(
+    "--error-code", default="upstream_error", show_default=True, help="Failed with this code."
+)
+@click.option("--client", "client_id", default=None, help="Only this client's jobs.")
+@click.option("--model", default=None, help="Only jobs of this model.")
 @click.option("--yes", is_flag=True, help="Confirm resubmits that Pixazo will charge again.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_retry_failed(
     svc: Services,
@@ -318,7 +379,7 @@ def jobs_retry_failed(
 
 @jobs.command("repoll")
 @click.argument("job_id", callback=_job_id)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
     """Ask Pixazo for the job's status now."""
@@ -329,7 +390,7 @@ def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
 @click.argument("target", required=False, callback=_job_or_event_id)
 @click.option("--client", "client_id", default=None, help="Every failed delivery of this client")
 @click.option("--since", default=None, help="... dead-lettered at or after this ISO 8601 time.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_redeliver(
     svc: Services, target: str | None, client_id: str | None, since: str | None, as_json: bool
@@ -359,9 +420,10 @@ def _parse_since(value: str) -> float:
 
 @jobs.command("cancel")
 @click.argument("job_id", callback=_job_id)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def jobs_cancel(svc: Services, job_id: str, as_json: bool) -> None:
+    """Cancel an active job; its client gets a job.canceled event."""
     _result(actions.cancel(svc, job_id, _actor()), as_json)
 
 
@@ -371,28 +433,31 @@ def submissions() -> None:
 
 
 @submissions.command("pause")
-@click.option("--reason", default="operator", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--reason", default="operator", show_default=True, help="Recorded in the audit log.")
+@json_option
 @with_services
 def submissions_pause(svc: Services, reason: str, as_json: bool) -> None:
+    """Stop sending submits; jobs stay queued until resumed."""
     paused = upstream.pause(svc.redis, reason, by=_actor())
     actions.audit(svc, _actor(), "pause", "submissions", reason)
     _emit({"paused": True, "changed": paused}, as_json, "submissions paused")
 
 
 @submissions.command("resume")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def submissions_resume(svc: Services, as_json: bool) -> None:
+    """Send submits again."""
     resumed = upstream.resume(svc.redis, by=_actor())
     actions.audit(svc, _actor(), "resume", "submissions")
     _emit({"paused": False, "changed": resumed}, as_json, "submissions resumed")
 
 
 @submissions.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def submissions_status(svc: Services, as_json: bool) -> None:
+    """Whether submits are paused, with Pixazo's recent answers and submit latency."""
     health = upstream.health(svc.redis)
     _emit(health, as_json, "paused" if health["paused"] else "running")
 
@@ -422,9 +487,10 @@ def operators_create(svc: Services, name: str, password_stdin: bool, replace: bo
 
 
 @operators.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @with_services
 def operators_list(svc: Services, as_json: bool) -> None:
+    """Every operator's name."""
     names = OperatorStore(svc.redis).names()
     _emit(names, as_json, "\n".join(names) or "no operators")
 
@@ -438,10 +504,6 @@ def operators_delete(svc: Services, name: str) -> None:
         raise click.ClickException(f"no operator {name}")
     actions.audit(svc, _actor(), "operator_delete", name)
     click.echo(f"operator {name} deleted")
-
-
-for _command in (sim_command, consumer_command, demo_command):
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -36,6 +37,19 @@ class Client:
     event_types: tuple[str, ...]
     endpoint_disabled: bool = False
     created_at: str = ""
+
+    @classmethod
+    def from_hash(cls, data: Mapping[str, str]) -> Client:
+        """The one place a client is built from its stored hash (``client:<id>``)."""
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            callback_url=data.get("callback_url") or None,
+            webhook_secrets=_live_secrets(data),
+            event_types=tuple(json.loads(data.get("event_types") or "[]")),
+            endpoint_disabled=data.get("endpoint_disabled") == "1",
+            created_at=data.get("created_at", ""),
+        )
 
     def public(self) -> dict[str, Any]:
         return {
@@ -91,25 +105,16 @@ class ClientStore:
         return self.get(client_id), api_key  # type: ignore[return-value]
 
     def get(self, client_id: str) -> Client | None:
-        raw = self._redis.hgetall(keys.client(client_id))
+        raw = cast("dict[str, str]", self._redis.hgetall(keys.client(client_id)))
         if not raw:
             return None
-        data = {_s(k): _s(v) for k, v in raw.items()}
-        return Client(
-            id=data["id"],
-            name=data["name"],
-            callback_url=data.get("callback_url") or None,
-            webhook_secrets=_live_secrets(data),
-            event_types=tuple(json.loads(data.get("event_types") or "[]")),
-            endpoint_disabled=data.get("endpoint_disabled") == "1",
-            created_at=data.get("created_at", ""),
-        )
+        return Client.from_hash(raw)
 
     def authenticate(self, api_key: str) -> Client | None:
         if not api_key.startswith(API_KEY_PREFIX):
             return None
-        client_id = self._redis.get(keys.api_key(hash_api_key(api_key)))
-        return self.get(_s(client_id)) if client_id else None
+        client_id = cast("str | None", self._redis.get(keys.api_key(hash_api_key(api_key))))
+        return self.get(client_id) if client_id else None
 
     def update(
         self,
@@ -121,10 +126,10 @@ class ClientStore:
     ) -> Client | None:
         if not self._redis.exists(keys.client(client_id)):
             return None
-        changes: dict[str, str] = {}
+        changes: dict[Any, str] = {}
         if callback_url is not None:
             changes["callback_url"] = callback_url
-            stored = _s(self._redis.hget(keys.client(client_id), "callback_url") or "")
+            stored = self._redis.hget(keys.client(client_id), "callback_url") or ""
             if endpoint_disabled is None and callback_url != stored:
                 changes["endpoint_disabled"] = "0"  # a new endpoint starts enabled
         if event_types is not None:
@@ -170,17 +175,13 @@ class ClientStore:
         return True
 
     def all_ids(self) -> list[str]:
-        return sorted(_s(x) for x in self._redis.smembers(keys.CLIENTS))
+        return sorted(cast("set[str]", self._redis.smembers(keys.CLIENTS)))
 
 
-def _live_secrets(data: dict[str, str]) -> tuple[str, ...]:
+def _live_secrets(data: Mapping[str, str]) -> tuple[str, ...]:
     """The newest secret, plus the previous one until its expiry passes."""
     stored = tuple(json.loads(data.get("webhook_secrets") or "[]"))
     expires = data.get("old_secret_expires_at")
     if len(stored) > 1 and expires and float(expires) <= clock.now():
         return stored[:1]
     return stored
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -14,3 +14,15 @@ def iso(ts: float | None = None) -> str:
     """UTC with milliseconds and a ``Z``, the form every timestamp in our API takes."""
     moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """An ISO 8601 time (a ``Z`` suffix allowed; no offset reads as UTC), or None for an empty
+    or unreadable value. The one parser of times people and stored records give us."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

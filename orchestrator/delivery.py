@@ -31,19 +31,22 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import certifi
 import urllib3
+from redis.commands.core import Script
 from standardwebhooks.webhooks import Webhook
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from orchestrator import clock, keys
+from orchestrator import clock, keys, lua
 from orchestrator.jobs import render
 from orchestrator.pixazo import retry_after_seconds
+from orchestrator.records import Event
 from orchestrator.services import Services
 from orchestrator.urls import Target, UnsafeUrl, pinned_target, safe_url
 
@@ -68,66 +71,6 @@ BULK_REPLAY_BATCH = 500
 LEASE_TAKEN, LEASE_FULL, LEASE_IN_FLIGHT = 1, 0, -1
 _TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, CertificateError)
 
-_LEASE_LUA = """
--- KEYS[1]: the endpoint's in-flight set (member: event id, score: when its lease lapses)
--- ARGV[1]: now, ARGV[2]: when the new lease lapses, ARGV[3]: event id, ARGV[4]: the cap,
--- ARGV[5]: TTL of the set in seconds
--- Returns 1 (lease taken), 0 (endpoint at its cap) or -1 (this event is already in flight).
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  return -1
-end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
-
-_RELEASE_LUA = """
--- KEYS[1]: the endpoint's in-flight set
--- ARGV[1]: event id, ARGV[2]: when this attempt's lease lapses (only that lease is removed)
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-"""
-
-_UNLOCK_LUA = """
--- KEYS[1]: an event's delivery lock
--- ARGV[1]: the token of the delivery that took it (a lapsed lock now held by another stays)
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-# Put a settled event back in the queue, only while its job is kept (so that every key it
-# touches still expires with the job). Nothing is written when the job is gone.
-_REPLAY_LUA = """
--- KEYS[1]: event hash, KEYS[2]: its attempts list, KEYS[3]: the job hash, KEYS[4]: its timeline,
--- KEYS[5]: due:delivery, KEYS[6]: deliveries:dead, KEYS[7]: the client's dead-letter set
--- ARGV[1]: event id, ARGV[2]: now, ARGV[3]: TTL for the event and its attempts (seconds),
--- ARGV[4]: the timeline entry (JSON)
--- Returns 1 (replayed) or 0 (no such event, or its job has expired).
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[3]) == 0 then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', '0', 'deferrals', '0')
-redis.call('HDEL', KEYS[1], 'due_at', 'next_attempt_at')
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-end
-redis.call('RPUSHX', KEYS[4], ARGV[4])
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -142,13 +85,15 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def event_body(evt: dict[str, str]) -> dict[str, Any]:
+def event_body(evt: Event | Mapping[str, str]) -> dict[str, Any]:
     """The event as the consumer receives it: the job object frozen when the event was made."""
+    if not isinstance(evt, Event):
+        evt = Event.from_hash(evt)
     return {
-        "id": evt["id"],
-        "type": evt["type"],
-        "created_at": evt["created_at"],
-        "data": render(json.loads(evt["snapshot"])),
+        "id": evt.id,
+        "type": evt.type,
+        "created_at": evt.created_at,
+        "data": render(evt.snapshot),
     }
 
 
@@ -157,19 +102,18 @@ def sign(secrets: tuple[str, ...], msg_id: str, timestamp: datetime, payload: st
     return " ".join(Webhook(s).sign(msg_id, timestamp, payload) for s in secrets)
 
 
-def _get_event(svc: Services, event_id: str) -> dict[str, str] | None:
-    data = svc.redis.hgetall(keys.event(event_id))
-    return dict(data) if data else None
+def _get_event(svc: Services, event_id: str) -> Event | None:
+    data = cast("dict[str, str]", svc.redis.hgetall(keys.event(event_id)))
+    return Event.from_hash(data) if data else None
 
 
-def _earlier_pending(svc: Services, evt: dict[str, str]) -> bool:
+def _earlier_pending(svc: Services, evt: Event) -> bool:
     """Events of one job reach the consumer in the order they were made."""
-    mine = int(evt.get("seq") or 0)
-    for other_id in svc.redis.hvals(keys.job_events(evt["job_id"])):
-        if other_id == evt["id"]:
+    for other_id in cast("list[str]", svc.redis.hvals(keys.job_events(evt.job_id))):
+        if other_id == evt.id:
             continue
         other = svc.redis.hmget(keys.event(other_id), "seq", "state")
-        if other[0] is not None and int(other[0]) < mine and other[1] not in SETTLED:
+        if other[0] is not None and int(other[0]) < evt.seq and other[1] not in SETTLED:
             return True
     return False
 
@@ -182,15 +126,14 @@ class Endpoint:
     disabled: bool = False  # the endpoint answered 410 Gone earlier: dead-letter, keep for replay
 
 
-def endpoint_for(svc: Services, evt: dict[str, str]) -> Endpoint:
+def endpoint_for(svc: Services, evt: Event) -> Endpoint:
     """The job's own callback_url, else the client's endpoint (as registered now)."""
-    snapshot = json.loads(evt["snapshot"])
-    client = svc.clients.get(evt["client_id"])
+    client = svc.clients.get(evt.client_id)
     if client is None:
         return Endpoint(None, (), "client deleted")
-    if evt["type"] not in client.event_types:
-        return Endpoint(None, (), f"client does not subscribe to {evt['type']}")
-    own = snapshot.get("callback_url") or None
+    if evt.type not in client.event_types:
+        return Endpoint(None, (), f"client does not subscribe to {evt.type}")
+    own = evt.snapshot.get("callback_url") or None
     if own:
         return Endpoint(own, client.webhook_secrets)
     if not client.callback_url:
@@ -341,16 +284,16 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def post(svc: Services, url: str, evt: dict[str, str], secrets: tuple[str, ...]) -> Attempt:
+def post(svc: Services, url: str, evt: Event, secrets: tuple[str, ...]) -> Attempt:
     """Sign and send ``evt`` to ``url``, resolving and checking the host now (SSRF guard)."""
     payload = json.dumps(event_body(evt), separators=(",", ":"))
     now = datetime.now(tz=UTC)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "webhook-id": evt["id"],
+        "webhook-id": evt.id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": sign(secrets, evt["id"], now, payload),
+        "webhook-signature": sign(secrets, evt.id, now, payload),
     }
     try:
         target = pinned_target(url, svc.settings.allow_http)
@@ -359,14 +302,14 @@ def post(svc: Services, url: str, evt: dict[str, str], secrets: tuple[str, ...])
     return send(target, payload.encode(), headers, svc.settings.delivery_timeout_seconds)
 
 
-def _safe_post(svc: Services, url: str, evt: dict[str, str], secrets: tuple[str, ...]) -> Attempt:
+def _safe_post(svc: Services, url: str, evt: Event, secrets: tuple[str, ...]) -> Attempt:
     """``post``, where anything that goes wrong is a failed attempt (on the timeline, retried
     on the schedule), never a crashed task that beat would re-send forever."""
     started = time.monotonic()
     try:
         return post(svc, url, evt, secrets)
     except Exception as exc:  # see the docstring
-        log.exception("delivery attempt of %s failed unexpectedly", evt["id"])
+        log.exception("delivery attempt of %s failed unexpectedly", evt.id)
         return Attempt(None, _ms_since(started), "", f"{type(exc).__name__}: {exc}"[:200])
 
 
@@ -388,8 +331,17 @@ def hold_seconds(svc: Services) -> float:
     return svc.settings.delivery_timeout_seconds + HOLD_MARGIN_SECONDS
 
 
-def _script(svc: Services, source: str, keys_: list[str], args: list[Any]) -> Any:
-    return svc.redis.register_script(source)(keys=keys_, args=args)
+# Each script is registered once per process: a Script keeps its SHA and runs EVALSHA on the
+# connection it is given, loading the text on that server only when it does not know it yet.
+_SCRIPTS: dict[str, Script] = {}
+
+
+def _script(svc: Services, name: str, keys_: list[str], args: list[Any]) -> Any:
+    """Run ``lua/<name>.lua`` on the services' connection."""
+    script = _SCRIPTS.get(name)
+    if script is None:
+        script = _SCRIPTS.setdefault(name, svc.redis.register_script(lua.source(name)))
+    return script(keys=keys_, args=args, client=svc.redis)
 
 
 def _lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
@@ -397,13 +349,13 @@ def _lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
     now = clock.now()
     lapse = now + hold_seconds(svc)
     args = [repr(now), repr(lapse), event_id, ENDPOINT_MAX_IN_FLIGHT, int(hold_seconds(svc)) + 1]
-    taken = _script(svc, _LEASE_LUA, [keys.endpoint_in_flight(endpoint_hash(url))], args)
+    taken = _script(svc, "endpoint_lease", [keys.endpoint_in_flight(endpoint_hash(url))], args)
     return int(taken), lapse
 
 
 def _release(svc: Services, url: str, event_id: str, lapse: float) -> None:
     key = keys.endpoint_in_flight(endpoint_hash(url))
-    _script(svc, _RELEASE_LUA, [key], [event_id, repr(lapse)])
+    _script(svc, "endpoint_release", [key], [event_id, repr(lapse)])
 
 
 def deliver(svc: Services, event_id: str) -> str:
@@ -423,41 +375,42 @@ def deliver(svc: Services, event_id: str) -> str:
             return waiting or "skipped"
         return _attempt(svc, evt, now)
     finally:
-        _script(svc, _UNLOCK_LUA, [lock], [token])
+        _script(svc, "delivery_unlock", [lock], [token])
 
 
-def _wait_reason(svc: Services, evt: dict[str, str] | None, event_id: str, now: float) -> str:
+def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) -> str:
     """Why nothing may be sent now ("skipped": gone or settled, "not_due"), or ""."""
     if evt is None:
         svc.redis.zrem(keys.DUE_DELIVERY, event_id)  # expired with its job
         return "skipped"
-    if evt.get("state") != PENDING:
+    if evt.state != PENDING:
         return "skipped"
-    due_at = float(evt.get("due_at") or 0.0)
+    due_at = evt.due_at or 0.0
     if due_at > now:
         svc.redis.zadd(keys.DUE_DELIVERY, {event_id: due_at})
         return "not_due"
     return ""
 
 
-def _reschedule(svc: Services, evt: dict[str, str], at: float, **fields: str) -> None:
+def _reschedule(svc: Services, evt: Event, at: float, **fields: str) -> None:
     pipe = svc.redis.pipeline(transaction=True)
-    pipe.hset(keys.event(evt["id"]), mapping={"due_at": repr(at), **fields})
-    pipe.zadd(keys.DUE_DELIVERY, {evt["id"]: at})
+    changes: dict[Any, str] = {"due_at": repr(at), **fields}
+    pipe.hset(keys.event(evt.id), mapping=changes)
+    pipe.zadd(keys.DUE_DELIVERY, {evt.id: at})
     pipe.execute()
 
 
-def _defer(svc: Services, evt: dict[str, str], now: float) -> None:
+def _defer(svc: Services, evt: Event, now: float) -> None:
     """The endpoint is at its in-flight cap: try later, without spending an attempt."""
-    deferrals = int(evt.get("deferrals") or 0)
+    deferrals = evt.deferrals
     delay = min(DEFER_MAX_SECONDS, DEFER_BASE_SECONDS * 2**deferrals)
     delay *= random.uniform(1 - JITTER, 1 + JITTER)
     _reschedule(svc, evt, now + delay, deferrals=str(deferrals + 1))
 
 
-def _attempt(svc: Services, evt: dict[str, str], now: float) -> str:
+def _attempt(svc: Services, evt: Event, now: float) -> str:
     if _earlier_pending(svc, evt):
-        svc.redis.zadd(keys.DUE_DELIVERY, {evt["id"]: now + ORDER_WAIT_SECONDS})
+        svc.redis.zadd(keys.DUE_DELIVERY, {evt.id: now + ORDER_WAIT_SECONDS})
         return "waiting"
     endpoint = endpoint_for(svc, evt)
     if endpoint.disabled:
@@ -467,7 +420,7 @@ def _attempt(svc: Services, evt: dict[str, str], now: float) -> str:
         _settle(svc, evt, SKIPPED, endpoint.problem or "no signing secret")
         return SKIPPED
     url = endpoint.url
-    taken, lapse = _lease(svc, url, evt["id"])
+    taken, lapse = _lease(svc, url, evt.id)
     if taken == LEASE_IN_FLIGHT:
         return "in_flight"  # that attempt settles or reschedules the event when it ends
     if taken == LEASE_FULL:
@@ -476,14 +429,14 @@ def _attempt(svc: Services, evt: dict[str, str], now: float) -> str:
     try:
         attempt = _safe_post(svc, url, evt, endpoint.secrets)
     finally:
-        _release(svc, url, evt["id"], lapse)
+        _release(svc, url, evt.id, lapse)
     return _conclude(svc, evt, url, attempt)
 
 
-def _conclude(svc: Services, evt: dict[str, str], url: str, attempt: Attempt) -> str:
+def _conclude(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
     """Record the attempt and settle or reschedule the event by its outcome."""
     finished = clock.now()  # waits count from the answer, so Retry-After is never cut short
-    number = int(svc.redis.hincrby(keys.event(evt["id"]), "attempts", 1))
+    number = int(svc.redis.hincrby(keys.event(evt.id), "attempts", 1))
     _record(svc, evt, number, url, attempt)
     if attempt.ok:
         _settle(svc, evt, DELIVERED, f"{attempt.status_code}")
@@ -505,27 +458,27 @@ def _note(svc: Services, job_id: str, entry: dict[str, Any]) -> None:
     svc.redis.rpushx(keys.timeline(job_id), json.dumps({"at": clock.iso(), **entry}))
 
 
-def _gone(svc: Services, evt: dict[str, str], url: str) -> str:
+def _gone(svc: Services, evt: Event, url: str) -> str:
     """410 Gone: stop sending there. A client's endpoint is disabled until re-enabled."""
-    client = svc.clients.get(evt["client_id"])
+    client = svc.clients.get(evt.client_id)
     if client is not None and url == client.callback_url:
-        svc.clients.update(evt["client_id"], endpoint_disabled=True)
+        svc.clients.update(evt.client_id, endpoint_disabled=True)
         _note(
             svc,
-            evt["job_id"],
-            {"type": "endpoint_disabled", "event_id": evt["id"], "url": safe_url(url)},
+            evt.job_id,
+            {"type": "endpoint_disabled", "event_id": evt.id, "url": safe_url(url)},
         )
     _dead_letter(svc, evt, "410 Gone: endpoint disabled")
     return DEAD
 
 
-def _record(svc: Services, evt: dict[str, str], number: int, url: str, attempt: Attempt) -> None:
+def _record(svc: Services, evt: Event, number: int, url: str, attempt: Attempt) -> None:
     """The attempt on the job's timeline and the event's own list; the URL without its query,
     which often carries the consumer's token."""
     entry = {
         "type": "delivery_attempt",
-        "event_id": evt["id"],
-        "event_type": evt["type"],
+        "event_id": evt.id,
+        "event_type": evt.type,
         "attempt": number,
         "url": safe_url(url),
         "status_code": attempt.status_code,
@@ -534,39 +487,37 @@ def _record(svc: Services, evt: dict[str, str], number: int, url: str, attempt: 
         "error": attempt.error,
         "retry_after": attempt.retry_after,
     }
-    _note(svc, evt["job_id"], entry)
-    svc.redis.rpush(keys.event_attempts(evt["id"]), json.dumps({"at": clock.iso(), **entry}))
+    _note(svc, evt.job_id, entry)
+    svc.redis.rpush(keys.event_attempts(evt.id), json.dumps({"at": clock.iso(), **entry}))
 
 
-def _settle(svc: Services, evt: dict[str, str], state: str, note: str) -> None:
+def _settle(svc: Services, evt: Event, state: str, note: str) -> None:
     pipe = svc.redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.event(evt["id"]), mapping={"state": state, "settled_at": clock.iso(), "note": note}
-    )
-    pipe.zrem(keys.DUE_DELIVERY, evt["id"])
-    pipe.zrem(keys.DEAD_DELIVERIES, evt["id"])
-    pipe.zrem(keys.client_dead_deliveries(evt["client_id"]), evt["id"])
-    for key in (keys.event(evt["id"]), keys.event_attempts(evt["id"])):
+    pipe.hset(keys.event(evt.id), mapping={"state": state, "settled_at": clock.iso(), "note": note})
+    pipe.zrem(keys.DUE_DELIVERY, evt.id)
+    pipe.zrem(keys.DEAD_DELIVERIES, evt.id)
+    pipe.zrem(keys.client_dead_deliveries(evt.client_id), evt.id)
+    for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)
     pipe.execute()
 
 
-def _dead_letter(svc: Services, evt: dict[str, str], note: str) -> None:
+def _dead_letter(svc: Services, evt: Event, note: str) -> None:
     now = clock.now()
     pipe = svc.redis.pipeline(transaction=True)
     pipe.hset(
-        keys.event(evt["id"]), mapping={"state": DEAD, "settled_at": clock.iso(now), "note": note}
+        keys.event(evt.id), mapping={"state": DEAD, "settled_at": clock.iso(now), "note": note}
     )
-    pipe.zrem(keys.DUE_DELIVERY, evt["id"])
-    pipe.zadd(keys.DEAD_DELIVERIES, {evt["id"]: now})
-    client_dead = keys.client_dead_deliveries(evt["client_id"])
-    pipe.zadd(client_dead, {evt["id"]: now})
+    pipe.zrem(keys.DUE_DELIVERY, evt.id)
+    pipe.zadd(keys.DEAD_DELIVERIES, {evt.id: now})
+    client_dead = keys.client_dead_deliveries(evt.client_id)
+    pipe.zadd(client_dead, {evt.id: now})
     pipe.zremrangebyscore(client_dead, "-inf", f"({now - svc.retention_seconds}")
-    for key in (keys.event(evt["id"]), keys.event_attempts(evt["id"])):
+    for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)  # replayable as long as the job is kept
     pipe.execute()
-    _note(svc, evt["job_id"], {"type": "dead_lettered", "event_id": evt["id"], "reason": note})
-    log.warning("event %s dead-lettered: %s", evt["id"], note)
+    _note(svc, evt.job_id, {"type": "dead_lettered", "event_id": evt.id, "reason": note})
+    log.warning("event %s dead-lettered: %s", evt.id, note)
 
 
 def replay(svc: Services, event_id: str) -> bool:
@@ -582,14 +533,14 @@ def replay(svc: Services, event_id: str) -> bool:
     replay_keys = [
         keys.event(event_id),
         keys.event_attempts(event_id),
-        keys.job(evt["job_id"]),
-        keys.timeline(evt["job_id"]),
+        keys.job(evt.job_id),
+        keys.timeline(evt.job_id),
         keys.DUE_DELIVERY,
         keys.DEAD_DELIVERIES,
-        keys.client_dead_deliveries(evt["client_id"]),
+        keys.client_dead_deliveries(evt.client_id),
     ]
     args = [event_id, repr(clock.now()), svc.retention_seconds, entry]
-    return bool(_script(svc, _REPLAY_LUA, replay_keys, args))
+    return bool(_script(svc, "event_replay", replay_keys, args))
 
 
 def dead_since(svc: Services, client_id: str, since: float) -> list[str]:
@@ -597,8 +548,9 @@ def dead_since(svc: Services, client_id: str, since: float) -> list[str]:
     found: list[str] = []
     index = keys.client_dead_deliveries(client_id)
     while True:
-        batch = svc.redis.zrangebyscore(
-            index, since, "+inf", start=len(found), num=BULK_REPLAY_BATCH
+        batch = cast(
+            "list[str]",
+            svc.redis.zrangebyscore(index, since, "+inf", start=len(found), num=BULK_REPLAY_BATCH),
         )
         found.extend(batch)
         if len(batch) < BULK_REPLAY_BATCH:

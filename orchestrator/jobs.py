@@ -12,11 +12,11 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
-from orchestrator import clock, keys
+from orchestrator import clock, keys, lua
 from orchestrator.ids import is_id, new_id
 from orchestrator.state import GENERATION, PUBLIC_STATUS, JobState
 
@@ -25,28 +25,6 @@ MAX_PAGE = 100
 MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
 JOB_PREFIX = "job"
 _SCAN_CHUNK = 200
-
-_CREATE_LUA = """
-local job, tl, idem = KEYS[1], KEYS[2], KEYS[3]
-local id, client, model, created_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if idem ~= '' then
-  local existing = redis.call('GET', idem)
-  if existing then return {0, existing} end
-  redis.call('SET', idem, ARGV[8], 'EX', ARGV[9])
-end
-local fields = cjson.decode(ARGV[5])
-for k, v in pairs(fields) do redis.call('HSET', job, k, v) end
-redis.call('ZADD', 'idx:jobs', created_ms, id)
-redis.call('ZADD', 'idx:status:queued', created_ms, id)
-redis.call('ZADD', 'idx:client:' .. client, created_ms, id)
-redis.call('ZADD', 'idx:client:' .. client .. ':status:queued', created_ms, id)
-redis.call('ZADD', 'idx:model:' .. model, created_ms, id)
-redis.call('ZADD', 'idx:client:' .. client .. ':model:' .. model, created_ms, id)
-redis.call('ZADD', KEYS[4], ARGV[6], id)
-redis.call('ZADD', KEYS[5], ARGV[7], id)
-redis.call('RPUSH', tl, ARGV[10])
-return {1, ''}
-"""
 
 
 @dataclass(frozen=True)
@@ -72,7 +50,7 @@ class JobStore:
         self._redis = r
         self._deadline = deadline_seconds
         self._grace = first_submit_grace
-        self._create = r.register_script(_CREATE_LUA)
+        self._create = r.register_script(lua.source("create_job"))
 
     def create(
         self,
@@ -117,11 +95,15 @@ class JobStore:
                 idem_key,
                 keys.DUE_SUBMIT,
                 keys.DUE_DEADLINE,
+                keys.ALL_JOBS,
+                keys.status_index(PUBLIC_STATUS[JobState.QUEUED]),
+                keys.client_index(job.client_id),
+                keys.client_status_index(job.client_id, PUBLIC_STATUS[JobState.QUEUED]),
+                keys.model_index(job.model),
+                keys.client_model_index(job.client_id, job.model),
             ],
             args=[
                 job_id,
-                job.client_id,
-                job.model,
                 fields["created_ms"],
                 json.dumps(fields),
                 repr(moment + self._grace),
@@ -208,8 +190,11 @@ class JobStore:
         while True:
             bounds = [b for b in (high, position[0] if position else None) if b is not None]
             top = repr(float(min(bounds))) if bounds else "+inf"
-            rows = self._redis.zrevrangebyscore(
-                index, top, bottom, start=0, num=chunk, withscores=True
+            rows = cast(
+                list[tuple[str, float]],
+                self._redis.zrevrangebyscore(
+                    index, top, bottom, start=0, num=chunk, withscores=True
+                ),
             )
             fresh = [(_s(m), s) for m, s in rows if _after((s, _s(m)), position)]
             if not fresh and len(rows) == chunk:
@@ -253,7 +238,8 @@ class JobStore:
                 return Page(out, None)
             raws = self.get_many([m for m, _ in batch]) if keep is not None else None
             for i, (job_id, score) in enumerate(batch):
-                matches = raws is None or (raws[i] is not None and keep(raws[i]))
+                raw = raws[i] if raws is not None else None
+                matches = raws is None or (raw is not None and keep is not None and keep(raw))
                 if matches and len(out) == limit:
                     return Page(out, encode_cursor(*last) if last else None)
                 if matches:

@@ -16,13 +16,28 @@ DUE_DELIVERY = "due:delivery"  # members are event ids: due at the next attempt
 DUE_CALLBACK = "due:callback"  # members are inbox ids: recorded callbacks not yet applied
 
 JOB_DUE_SETS = (DUE_SUBMIT, DUE_SUBMITTING, DUE_UNKNOWN, DUE_POLL, DUE_DEADLINE)
+DUE_SETS = (*JOB_DUE_SETS, DUE_DELIVERY, DUE_CALLBACK)  # all seven (orchestrator/due.py)
 
 DEAD_DELIVERIES = "deliveries:dead"  # event ids, score: time dead-lettered
 ALL_JOBS = "idx:jobs"  # every job id, score: created (ms)
 CLIENTS = "clients"  # set of client ids
 SUBMISSIONS_PAUSED = "submissions:paused"  # hash: reason, since, by
-UPSTREAM_STATS = "upstream:stats"  # hash of counters for the console
-UPSTREAM_LAST_ERROR = "upstream:last_error"
+SUBMISSIONS_PROBE = "submissions:probe"  # string (PX): the job that may probe a 402 pause
+UPSTREAM_STATS = "upstream:stats"  # prefix of the console's answer counters (see below)
+UPSTREAM_LATENCY = f"{UPSTREAM_STATS}:latency"  # list: recent submit latencies (ms), newest first
+UPSTREAM_LAST_ERROR = "upstream:last_error"  # hash: at, status, message
+
+# The submit limiter shared by every worker (orchestrator/limiter.py).
+LIMITER_BUCKET = "limiter:submit:bucket"  # hash: tokens, ts (the token bucket)
+LIMITER_LEASES = "limiter:submit:leases"  # sorted set of lease ids, score: when the lease lapses
+
+RECONCILE_LOCK = "lock:reconcile"  # string (PX): the token of the beat tick that holds it
+AUDIT = "audit"  # list of JSON operator actions, newest first (orchestrator/actions.py)
+
+
+def upstream_stats(bucket: int) -> str:
+    """Hash answer label -> count, for one hour bucket (unix seconds // 3600)."""
+    return f"{UPSTREAM_STATS}:{bucket}"
 
 
 def job(job_id: str) -> str:

@@ -8,32 +8,13 @@ import secrets
 
 import redis
 
-BUCKET_KEY = "limiter:submit:bucket"
-LEASES_KEY = "limiter:submit:leases"
+from orchestrator import keys, lua
+
 # A lease outlives any submit (its timeouts plus this margin); a killed worker's lease
 # expires by itself, so its slot comes back without anyone releasing it.
 LEASE_MARGIN_SECONDS = 15.0
 DEFAULT_LEASE_SECONDS = 120.0
 _BUSY_WAIT_SECONDS = 0.5
-
-_ACQUIRE_LUA = """
-local rate, burst, cap, now, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) >= cap then return ARGV[7] end
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-if tokens < 1 then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-  return tostring((1 - tokens) / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
-redis.call('EXPIRE', KEYS[1], 3600)
-redis.call('ZADD', KEYS[2], now + lease, ARGV[6])
-return '0'
-"""
 
 
 class SubmitLimiter:
@@ -49,14 +30,14 @@ class SubmitLimiter:
         self._rate = rate_per_second
         self._burst = max(1.0, rate_per_second)
         self._cap = concurrency
-        self._acquire = r.register_script(_ACQUIRE_LUA)
+        self._acquire = r.register_script(lua.source("limiter_acquire"))
 
     def acquire(self, now: float) -> tuple[str | None, float]:
         """(lease, 0) when a submit may go now; (None, seconds to wait) otherwise."""
         lease = secrets.token_hex(8)
         wait = float(
             self._acquire(
-                keys=[BUCKET_KEY, LEASES_KEY],
+                keys=[keys.LIMITER_BUCKET, keys.LIMITER_LEASES],
                 args=[
                     self._rate,
                     self._burst,
@@ -71,7 +52,7 @@ class SubmitLimiter:
         return (lease, 0.0) if wait <= 0 else (None, wait)
 
     def release(self, lease: str) -> None:
-        self._redis.zrem(LEASES_KEY, lease)
+        self._redis.zrem(keys.LIMITER_LEASES, lease)
 
     def in_flight(self, now: float) -> int:
-        return int(self._redis.zcount(LEASES_KEY, now, "+inf"))
+        return int(self._redis.zcount(keys.LIMITER_LEASES, now, "+inf"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.celery import CeleryIntegration
@@ -39,13 +40,18 @@ def scrub_text(text: str, secrets: list[str]) -> str:
     return text
 
 
-def scrub_event(event: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+# A Sentry event or breadcrumb (the SDK types them as a TypedDict and a dict): the scrubbed copy
+# has the same shape.
+_Payload = TypeVar("_Payload", bound=Mapping[str, Any])
+
+
+def scrub_event(event: _Payload, secrets: list[str]) -> _Payload:
     headers = (event.get("request") or {}).get("headers")
     if isinstance(headers, dict):
         for name in list(headers):
             if name.lower() in SENSITIVE_HEADERS:
                 headers[name] = REDACTED
-    return json.loads(scrub_text(json.dumps(event, default=str), secrets))
+    return cast(_Payload, json.loads(scrub_text(json.dumps(event, default=str), secrets)))
 
 
 class SecretFilter(logging.Filter):

@@ -14,7 +14,7 @@ import enum
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -76,6 +76,14 @@ class UpstreamStatusSchema(Schema):
 
 
 _STATUS_SCHEMA = UpstreamStatusSchema()
+
+
+class _AnswerFields(TypedDict):
+    """The fields of a SubmitResult that every read answer fills."""
+
+    http_status: int
+    latency_ms: int
+    answer: str
 
 
 def parse_status(body: Any) -> dict[str, Any]:
@@ -185,7 +193,7 @@ def _message(answer: requests.Response) -> str:
 def classify_submit(answer: requests.Response, latency_ms: int) -> SubmitResult:
     code = answer.status_code
     excerpt = answer.text[:_ANSWER_EXCERPT]
-    base = {"http_status": code, "latency_ms": latency_ms, "answer": excerpt}
+    base = _AnswerFields(http_status=code, latency_ms=latency_ms, answer=excerpt)
     if 200 <= code < 300:
         try:
             request_id = answer.json().get("request_id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import requests
 
 from orchestrator import clock, keys
+from orchestrator.records import job_from_store
 from orchestrator.results import apply_upstream
 from orchestrator.services import Services
 from orchestrator.state import JobState
@@ -22,12 +23,12 @@ def next_poll_delay(schedule: tuple[int, ...], polls: int) -> float:
 
 
 def poll(svc: Services, job_id: str, reason: str = "stuck") -> str:
-    raw = svc.jobs.get_raw(job_id)
-    if raw is None or JobState(raw["status"]) not in POLLABLE or not raw.get("request_id"):
+    job = job_from_store(svc.jobs.get_raw(job_id))
+    if job is None or job.state not in POLLABLE or not job.request_id:
         return "skipped"
     polls = int(svc.redis.hincrby(keys.job(job_id), "polls", 1))
     try:
-        code, body, excerpt = svc.pixazo.status(raw["request_id"])
+        code, body, excerpt = svc.pixazo.status(job.request_id)
     except requests.RequestException as exc:
         code, body, excerpt = None, None, type(exc).__name__
     svc.jobs.append_timeline(

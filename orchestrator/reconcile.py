@@ -10,8 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import redis.lock
+from redis.exceptions import LockError
 
 from orchestrator import clock, dispatch, keys, lifecycle, submission, upstream
+from orchestrator.due import DueSet
+from orchestrator.error_codes import ErrorCode
 from orchestrator.services import Services
 from orchestrator.state import (
     ACTIVE,
@@ -25,7 +31,7 @@ from orchestrator.state import (
 
 log = logging.getLogger(__name__)
 S = JobState
-LOCK_KEY = "lock:reconcile"
+LOCK_KEY = keys.RECONCILE_LOCK
 CLAIM_SECONDS = 60.0  # a handed-out member comes due again after this if its task is lost
 
 
@@ -39,7 +45,7 @@ class TickReport:
 
 
 def due(svc: Services, zset: str, now: float, batch: int) -> list[str]:
-    return list(svc.redis.zrangebyscore(zset, "-inf", now, start=0, num=batch))
+    return DueSet(svc.redis, zset).due(now, batch)
 
 
 def _claim_and_send(
@@ -47,20 +53,25 @@ def _claim_and_send(
 ) -> int:
     if not members:
         return 0
-    svc.redis.zadd(zset, {m: now + CLAIM_SECONDS for m in members}, xx=True)
+    DueSet(svc.redis, zset).push_back(members, now + CLAIM_SECONDS)
     for member in members:
         send(member)
     return len(members)
 
 
+def _drain(svc: Services, zset: str, now: float, batch: int, send: Callable[[str], bool]) -> int:
+    return _claim_and_send(svc, zset, due(svc, zset, now, batch), now, send)
+
+
 def drain_submits(svc: Services, now: float, batch: int) -> int:
-    members = due(svc, keys.DUE_SUBMIT, now, batch)
+    submits = DueSet(svc.redis, keys.DUE_SUBMIT)
+    members = submits.due(now, batch)
     pause = upstream.paused(svc.redis) if members else None
     if pause:
         probe_every = svc.settings.balance_probe_seconds
         probing = upstream.auto_resumes(pause)
         if not probing or not upstream.claim_probe(svc.redis, members[0], probe_every):
-            svc.redis.zadd(keys.DUE_SUBMIT, {m: now + probe_every for m in members}, xx=True)
+            submits.push_back(members, now + probe_every)
             return 0
         members = members[:1]
     return _claim_and_send(svc, keys.DUE_SUBMIT, members, now, dispatch.submit)
@@ -70,7 +81,8 @@ def expire_submitting(svc: Services, now: float, batch: int) -> int:
     """A submit that never finished (worker killed): its outcome is unknown, not failed."""
     grace = svc.settings.unknown_grace_seconds
     moved = 0
-    for job_id in due(svc, keys.DUE_SUBMITTING, now, batch):
+    submitting = DueSet(svc.redis, keys.DUE_SUBMITTING)
+    for job_id in submitting.due(now, batch):
         result = svc.states.transition(
             job_id,
             expected=[S.SUBMITTING],
@@ -81,7 +93,7 @@ def expire_submitting(svc: Services, now: float, batch: int) -> int:
         )
         moved += result.applied
         if result.previous is None or not result.applied:
-            svc.redis.zrem(keys.DUE_SUBMITTING, job_id)
+            submitting.remove(job_id)
     return moved
 
 
@@ -94,7 +106,8 @@ def resolve_unknown(svc: Services, now: float, batch: int) -> int:
     """
     moved = 0
     budget = len(svc.settings.submit_retry_schedule)
-    for job_id in due(svc, keys.DUE_UNKNOWN, now, batch):
+    unknown = DueSet(svc.redis, keys.DUE_UNKNOWN)
+    for job_id in unknown.due(now, batch):
         attempts = int(svc.redis.hget(keys.job(job_id), GEN_ATTEMPTS) or 0)
         if attempts >= budget:
             result = _fail_unknown(svc, job_id, attempts)
@@ -112,7 +125,7 @@ def resolve_unknown(svc: Services, now: float, batch: int) -> int:
         if result.guarded:
             submission.follow_claimed(svc, job_id, S.SUBMIT_UNKNOWN)
         elif not result.applied:
-            svc.redis.zrem(keys.DUE_UNKNOWN, job_id)
+            unknown.remove(job_id)
         moved += result.applied or result.guarded
     return moved
 
@@ -136,34 +149,31 @@ def _fail_unknown(svc: Services, job_id: str, attempts: int) -> TransitionResult
 
 
 def drain_polls(svc: Services, now: float, batch: int) -> int:
-    return _claim_and_send(
-        svc, keys.DUE_POLL, due(svc, keys.DUE_POLL, now, batch), now, dispatch.poll
-    )
+    return _drain(svc, keys.DUE_POLL, now, batch, dispatch.poll)
 
 
 def drain_callbacks(svc: Services, now: float, batch: int) -> int:
-    members = due(svc, keys.DUE_CALLBACK, now, batch)
-    return _claim_and_send(svc, keys.DUE_CALLBACK, members, now, dispatch.apply_callback)
+    return _drain(svc, keys.DUE_CALLBACK, now, batch, dispatch.apply_callback)
 
 
 def drain_deliveries(svc: Services, now: float, batch: int) -> int:
-    members = due(svc, keys.DUE_DELIVERY, now, batch)
-    return _claim_and_send(svc, keys.DUE_DELIVERY, members, now, dispatch.deliver)
+    return _drain(svc, keys.DUE_DELIVERY, now, batch, dispatch.deliver)
 
 
 def expire_deadlines(svc: Services, now: float, batch: int) -> int:
     failed = 0
     is_paused = upstream.paused(svc.redis) is not None
-    for job_id in due(svc, keys.DUE_DEADLINE, now, batch):
+    deadlines = DueSet(svc.redis, keys.DUE_DEADLINE)
+    for job_id in deadlines.due(now, batch):
         state = svc.jobs.state_of(job_id)
         waiting_for_balance = is_paused and state is S.QUEUED
-        code = "insufficient_balance" if waiting_for_balance else "timeout"
+        code = ErrorCode.INSUFFICIENT_BALANCE if waiting_for_balance else ErrorCode.TIMEOUT
         message = (
             "Pixazo balance was insufficient until the deadline"
             if waiting_for_balance
             else "The job did not finish before its deadline"
         )
-        fields = {"error": {"code": code, "message": message}}
+        fields: dict[str, Any] = {"error": {"code": code, "message": message}}
         if state in IN_SUBMIT:  # failed mid-submit: Pixazo may have the job all the same
             fields.update(MAY_BE_CHARGED)
         result = lifecycle.move(
@@ -176,7 +186,7 @@ def expire_deadlines(svc: Services, now: float, batch: int) -> int:
             emit=True,
         )
         if not result.applied and result.previous not in ACTIVE:
-            svc.redis.zrem(keys.DUE_DEADLINE, job_id)  # gone or terminal; a moved job stays due
+            deadlines.remove(job_id)  # gone or terminal; a moved job stays due
         failed += result.applied
     return failed
 
@@ -195,15 +205,22 @@ STEPS: tuple[tuple[str, Callable[[Services, float, int], int]], ...] = (
 def tick(svc: Services, now: float | None = None) -> TickReport | None:
     """One pass over every due set; None when another process holds the lock."""
     moment = clock.now() if now is None else now
-    lock_ms = int(max(svc.settings.reconcile_interval_seconds * 4, 10) * 1000)
-    token = f"{moment}"
-    if not svc.redis.set(LOCK_KEY, token, nx=True, px=lock_ms):
+    lock = tick_lock(svc)
+    if not lock.acquire(blocking=False):
         return None
     report = TickReport()
     try:
         for name, step in STEPS:
             report.add(name, step(svc, moment, svc.settings.reconcile_batch_size))
     finally:
-        if svc.redis.get(LOCK_KEY) == token:
-            svc.redis.delete(LOCK_KEY)
+        try:
+            lock.release()  # atomic: deletes the key only while it still holds our token
+        except LockError:
+            log.warning("reconcile tick outlived its lock (%ss)", lock.timeout)
     return report
+
+
+def tick_lock(svc: Services) -> redis.lock.Lock:
+    """The lock one tick holds (non-blocking; it lapses by itself if its holder dies)."""
+    seconds = max(svc.settings.reconcile_interval_seconds * 4, 10)  # Lock sets PX int(s * 1000)
+    return redis.lock.Lock(svc.redis, LOCK_KEY, timeout=seconds, blocking=False)

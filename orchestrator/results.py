@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import clock, keys, lifecycle
+from orchestrator.error_codes import ErrorCode
 from orchestrator.services import Services
 from orchestrator.state import ACTIVE, GENERATION, MAY_BE_CHARGED, RETIRED, JobState
 
@@ -25,7 +26,7 @@ _MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
     "FAILED": (ACTIVE, S.FAILED),
     "ERROR": (ACTIVE, S.FAILED),
 }
-_ERROR_CODES = {"FAILED": "upstream_failed", "ERROR": "upstream_error"}
+_ERROR_CODES = {"FAILED": ErrorCode.UPSTREAM_FAILED, "ERROR": ErrorCode.UPSTREAM_ERROR}
 REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
 _READ_TRIES = 3
 

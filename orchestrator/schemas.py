@@ -7,6 +7,7 @@ import json
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from orchestrator.clients import ALL_EVENT_TYPES
+from orchestrator.error_codes import ErrorCode
 from orchestrator.state import PUBLIC_STATUSES
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -56,19 +57,7 @@ class OutputSchema(Schema):
 
 
 class JobErrorSchema(Schema):
-    code = fields.String(
-        metadata={
-            "enum": [
-                "upstream_rejected",
-                "upstream_auth",
-                "insufficient_balance",
-                "upstream_failed",
-                "upstream_error",
-                "timeout",
-                "canceled",
-            ]
-        }
-    )
+    code = fields.String(metadata={"enum": [code.value for code in ErrorCode]})
     message = fields.String()
 
 

@@ -10,6 +10,8 @@ so a task that finds the job elsewhere than it expects simply stops.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -109,20 +111,73 @@ class TransitionResult:
 
 
 _GUARD_FAILED = 2
+# Jobs whose (client_id, model) a StateMachine remembers: the two never change for a job, and
+# they name the index keys transition.lua is passed. Bounded, so a long-lived worker stays small.
+IDENTITY_CACHE_SIZE = 4096
 
 
 def _script_config(retention_seconds: int) -> str:
+    """The state tables transition.lua reads; due sets are named by their offset in
+    ``keys.JOB_DUE_SETS`` (the script is passed the sets themselves in KEYS)."""
     return json.dumps(
         {
             "public": {s.value: PUBLIC_STATUS[s] for s in JobState},
-            "due": {s.value: STATE_DUE_SET[s] for s in STATE_DUE_SET},
+            "due": {s.value: keys.JOB_DUE_SETS.index(STATE_DUE_SET[s]) for s in STATE_DUE_SET},
             "terminal": {s.value: True for s in TERMINAL},
-            "job_due_sets": list(keys.JOB_DUE_SETS),
-            "delivery_set": keys.DUE_DELIVERY,
-            "deadline_set": keys.DUE_DEADLINE,
+            "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
         }
     )
+
+
+def transition_keys(
+    job_id: str, client_id: str, model: str, event_id: str, public: Sequence[str]
+) -> list[str]:
+    """KEYS of transition.lua (see its header), for the public statuses ``public``."""
+    return [
+        keys.job(job_id),
+        keys.timeline(job_id),
+        keys.job_events(job_id),
+        keys.event(event_id),
+        keys.DUE_DELIVERY,
+        keys.DUE_DEADLINE,
+        keys.ALL_JOBS,
+        keys.client_index(client_id),
+        keys.model_index(model),
+        keys.client_model_index(client_id, model),
+        *keys.JOB_DUE_SETS,
+        *[
+            name
+            for status in public
+            for name in (keys.status_index(status), keys.client_status_index(client_id, status))
+        ],
+    ]
+
+
+class _IdentityCache:
+    """A small LRU of job id -> (client_id, model), safe across a process's threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._items.get(job_id)
+            if found is not None:
+                self._items.move_to_end(job_id)
+            return found
+
+    def put(self, job_id: str, identity: tuple[str, str]) -> None:
+        with self._lock:
+            self._items[job_id] = identity
+            self._items.move_to_end(job_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class StateMachine:
@@ -133,6 +188,23 @@ class StateMachine:
         self._script = r.register_script(lua.source("transition"))
         self._claim = r.register_script(lua.source("claim_request"))
         self._config = _script_config(retention_seconds)
+        self._identities = _IdentityCache(IDENTITY_CACHE_SIZE)
+
+    def _identity(self, job_id: str) -> tuple[str, str] | None:
+        """The job's (client_id, model), which name its index keys; None if there is no job."""
+        found = self._identities.get(job_id)
+        if found is not None:
+            return found
+        status, client_id, model = self._redis.hmget(
+            keys.job(job_id), "status", "client_id", "model"
+        )
+        if status is None:  # transition.lua's test for "no job"
+            return None
+        if client_id is None or model is None:  # not a job intake made: do not remember it
+            return _decode(client_id or ""), _decode(model or "")
+        found = (_decode(client_id), _decode(model))
+        self._identities.put(job_id, found)
+        return found
 
     def transition(
         self,
@@ -162,6 +234,10 @@ class StateMachine:
         for state in expected:
             if to not in ALLOWED[state]:
                 raise ValueError(f"transition {state} -> {to} is not in the state machine")
+        identity = self._identity(job_id)
+        if identity is None:  # what the script answers for a missing job, without the script
+            return TransitionResult(applied=False, previous=None)
+        public = list(dict.fromkeys(PUBLIC_STATUS[s] for s in (*expected, to)))
         moment = clock.now() if now is None else now
         stamp = clock.iso(moment)
         entry = {"at": stamp, "type": "transition", **(timeline or {})}
@@ -169,7 +245,7 @@ class StateMachine:
         event_id = new_id("evt", moment) if event_type else ""
         encoded = {k: (None if v is None else _encode(v)) for k, v in (fields or {}).items()}
         applied, previous, created = self._script(
-            keys=[keys.job(job_id), keys.timeline(job_id), keys.job_events(job_id)],
+            keys=transition_keys(job_id, *identity, event_id, public),
             args=[
                 job_id,
                 ",".join(expected),
@@ -185,6 +261,7 @@ class StateMachine:
                 event_id,
                 "" if deadline_at is None else repr(deadline_at),
                 json.dumps(dict(require or {})),
+                ",".join(public),
             ],
         )
         prev = _decode(previous)

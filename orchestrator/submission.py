@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from orchestrator import catalog, clock, keys, lifecycle, tokens, upstream
+from orchestrator.error_codes import ErrorCode
 from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, Outcome, SubmitResult
 from orchestrator.services import Services
 from orchestrator.state import (
@@ -32,7 +33,7 @@ S = JobState
 # A submit holds the job in ``submitting`` for at most connect + read timeout and two Redis
 # round trips; past that plus this margin, beat calls its outcome unknown (worker lost).
 SUBMITTING_MARGIN_SECONDS = CONNECT_TIMEOUT_SECONDS + 5.0
-UNAVAILABLE = "upstream_unavailable"
+UNAVAILABLE = ErrorCode.UPSTREAM_UNAVAILABLE
 
 
 def backoff_seconds(schedule: tuple[int, ...], attempt: int, retry_after: float | None) -> float:
@@ -136,7 +137,7 @@ def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResu
     upstream.record_answer(svc.redis, result.http_status, result.latency_ms, result.message)
 
 
-def _fail(svc: Services, job_id: str, attempt: Attempt, code: str, message: str) -> str:
+def _fail(svc: Services, job_id: str, attempt: Attempt, code: ErrorCode, message: str) -> str:
     lifecycle.move(
         svc,
         job_id,
@@ -200,9 +201,11 @@ def _settle(svc: Services, job_id: str, attempt: Attempt, result: SubmitResult) 
         return _accept(svc, job_id, attempt, result.request_id)
     if outcome is Outcome.REJECTED:
         message = result.message or "Pixazo rejected the request"
-        return _fail(svc, job_id, attempt, "upstream_rejected", message)
+        return _fail(svc, job_id, attempt, ErrorCode.UPSTREAM_REJECTED, message)
     if outcome is Outcome.AUTH:
-        return _fail(svc, job_id, attempt, "upstream_auth", "Pixazo refused our credentials")
+        return _fail(
+            svc, job_id, attempt, ErrorCode.UPSTREAM_AUTH, "Pixazo refused our credentials"
+        )
     if outcome is Outcome.INSUFFICIENT_BALANCE:
         upstream.pause(svc.redis, upstream.BALANCE_REASON, by="pixazo 402")
         _requeue(svc, job_id, attempt, settings.balance_probe_seconds, "insufficient_balance")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis
 import sentry_sdk
@@ -11,7 +11,6 @@ import sentry_sdk
 from orchestrator import clock, keys
 
 log = logging.getLogger(__name__)
-PROBE_KEY = "submissions:probe"
 BALANCE_REASON = "insufficient_balance"  # the pause a 402 starts
 WINDOW_SECONDS = 3600
 _LATENCY_SAMPLES = 200
@@ -29,14 +28,14 @@ def pause(r: redis.Redis, reason: str, by: str) -> bool:
 
 def resume(r: redis.Redis, by: str) -> bool:
     removed = r.delete(keys.SUBMISSIONS_PAUSED)
-    r.delete(PROBE_KEY)
+    r.delete(keys.SUBMISSIONS_PROBE)
     if removed:
         log.warning("submissions resumed by %s", by)
     return bool(removed)
 
 
 def paused(r: redis.Redis) -> dict[str, str] | None:
-    data = r.hgetall(keys.SUBMISSIONS_PAUSED)
+    data = cast(dict[str, str], r.hgetall(keys.SUBMISSIONS_PAUSED))
     return dict(data) if data else None
 
 
@@ -47,11 +46,11 @@ def auto_resumes(pause: dict[str, str] | None) -> bool:
 
 def claim_probe(r: redis.Redis, job_id: str, interval: float) -> bool:
     """While paused, one job per interval may try a real submit to see if balance is back."""
-    return bool(r.set(PROBE_KEY, job_id, nx=True, px=int(interval * 1000)))
+    return bool(r.set(keys.SUBMISSIONS_PROBE, job_id, nx=True, px=int(interval * 1000)))
 
 
 def is_probe(r: redis.Redis, job_id: str) -> bool:
-    return r.get(PROBE_KEY) == job_id
+    return r.get(keys.SUBMISSIONS_PROBE) == job_id
 
 
 def record_answer(r: redis.Redis, http_status: int | None, latency_ms: int, message: str) -> None:
@@ -59,10 +58,10 @@ def record_answer(r: redis.Redis, http_status: int | None, latency_ms: int, mess
     bucket = int(clock.now() // WINDOW_SECONDS)
     label = str(http_status) if http_status else "network"
     pipe = r.pipeline(transaction=False)
-    pipe.hincrby(f"{keys.UPSTREAM_STATS}:{bucket}", label, 1)
-    pipe.expire(f"{keys.UPSTREAM_STATS}:{bucket}", 2 * WINDOW_SECONDS)
-    pipe.lpush(f"{keys.UPSTREAM_STATS}:latency", latency_ms)
-    pipe.ltrim(f"{keys.UPSTREAM_STATS}:latency", 0, _LATENCY_SAMPLES - 1)
+    pipe.hincrby(keys.upstream_stats(bucket), label, 1)
+    pipe.expire(keys.upstream_stats(bucket), 2 * WINDOW_SECONDS)
+    pipe.lpush(keys.UPSTREAM_LATENCY, latency_ms)
+    pipe.ltrim(keys.UPSTREAM_LATENCY, 0, _LATENCY_SAMPLES - 1)
     if http_status is None or http_status >= 400:
         pipe.hset(
             keys.UPSTREAM_LAST_ERROR,
@@ -75,10 +74,11 @@ def health(r: redis.Redis) -> dict[str, Any]:
     bucket = int(clock.now() // WINDOW_SECONDS)
     counts: dict[str, int] = {}
     for b in (bucket - 1, bucket):
-        for label, n in r.hgetall(f"{keys.UPSTREAM_STATS}:{b}").items():
+        stats = cast(dict[str, str], r.hgetall(keys.upstream_stats(b)))
+        for label, n in stats.items():
             counts[label] = counts.get(label, 0) + int(n)
     total = sum(counts.values())
-    latencies = sorted(int(x) for x in r.lrange(f"{keys.UPSTREAM_STATS}:latency", 0, -1))
+    latencies = sorted(int(x) for x in r.lrange(keys.UPSTREAM_LATENCY, 0, -1))
     return {
         "paused": paused(r),
         "answers_last_hours": counts,

@@ -21,11 +21,11 @@ import pytest
 import redis
 import requests
 
+from devtools.devstack import Orchestrator, Stack, base_env, redis_answers
 from orchestrator import dispatch
 from orchestrator.app import create_app
 from orchestrator.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.config import Settings
-from orchestrator.devstack import Orchestrator, Stack, base_env, redis_answers
 from orchestrator.services import EXTENSION_NAME, Services, build_services
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

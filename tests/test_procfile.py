@@ -6,7 +6,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from orchestrator import devstack, dispatch
+from devtools import devstack
+from orchestrator import dispatch
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 

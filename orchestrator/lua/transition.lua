@@ -1,5 +1,13 @@
--- The job state machine's one compare-and-set (state.py holds the table of allowed moves).
+-- The job state machine's one compare-and-set (state.py holds the table of allowed moves and
+-- builds the KEYS below; every key the script touches is one of them).
 -- KEYS[1] job hash, KEYS[2] its timeline list, KEYS[3] its events hash ("type:generation" -> id)
+-- KEYS[4] the event hash for ARGV[12] (evt:{id}; untouched when no event is emitted)
+-- KEYS[5] due:delivery   KEYS[6] due:deadline   KEYS[7] idx:jobs   KEYS[8] idx:client:{client}
+-- KEYS[9] idx:model:{model}   KEYS[10] idx:client:{client}:model:{model}
+-- KEYS[11..] the job due-time sets (keys.JOB_DUE_SETS, cfg.n_due_sets of them: cfg.due maps a
+--            state to its set's offset in this run, from 0), then two keys per public status
+--            named in ARGV[15], in that order: idx:status:{status} and
+--            idx:client:{client}:status:{status}
 -- ARGV[1] job id          ARGV[2] expected states, comma-separated   ARGV[3] new state
 -- ARGV[4] now (unix s)    ARGV[5] now (ISO)     ARGV[6] JSON fields to write (null deletes)
 -- ARGV[7] JSON timeline entry                   ARGV[8] due time in the new state's due set
@@ -7,6 +15,8 @@
 -- ARGV[11] fields to increment, comma-separated ARGV[12] id for the event, if one is created
 -- ARGV[13] new deadline ('' keeps it)           ARGV[14] JSON {field: value} that must hold
 --                                                        ('' matches an absent field)
+-- ARGV[15] the public statuses whose index keys follow the due-time sets, comma-separated
+--          (those of the expected states and of the new state)
 -- Returns {applied (1, 0: not in an expected state, 2: a required field differs, -1: no job),
 --          previous state, event created (1/0)}
 local job, tl, evts = KEYS[1], KEYS[2], KEYS[3]
@@ -27,31 +37,33 @@ redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
 for f in string.gmatch(ARGV[11], '[^,]+') do redis.call('HINCRBY', job, f, 1) end
 local score = redis.call('HGET', job, 'indexed_ms') or redis.call('HGET', job, 'created_ms')
 local client = redis.call('HGET', job, 'client_id')
+local first_due, n_due = 11, cfg.n_due_sets
+local status_idx, pos = {}, first_due + n_due
+for p in string.gmatch(ARGV[15], '[^,]+') do
+  status_idx[p] = {KEYS[pos], KEYS[pos + 1]}
+  pos = pos + 2
+end
 local old_pub, new_pub = cfg.public[cur], cfg.public[new]
 if old_pub ~= new_pub then
-  redis.call('ZREM', 'idx:status:' .. old_pub, id)
-  redis.call('ZADD', 'idx:status:' .. new_pub, score, id)
-  redis.call('ZREM', 'idx:client:' .. client .. ':status:' .. old_pub, id)
-  redis.call('ZADD', 'idx:client:' .. client .. ':status:' .. new_pub, score, id)
+  redis.call('ZREM', status_idx[old_pub][1], id)
+  redis.call('ZADD', status_idx[new_pub][1], score, id)
+  redis.call('ZREM', status_idx[old_pub][2], id)
+  redis.call('ZADD', status_idx[new_pub][2], score, id)
 end
 local old_set, new_set = cfg.due[cur], cfg.due[new]
-if old_set and old_set ~= new_set then redis.call('ZREM', old_set, id) end
-if new_set then redis.call('ZADD', new_set, ARGV[8], id) end
+if old_set and old_set ~= new_set then redis.call('ZREM', KEYS[first_due + old_set], id) end
+if new_set then redis.call('ZADD', KEYS[first_due + new_set], ARGV[8], id) end
 if cfg.terminal[new] then
-  for _, set in ipairs(cfg.job_due_sets) do redis.call('ZREM', set, id) end
+  for i = first_due, first_due + n_due - 1 do redis.call('ZREM', KEYS[i], id) end
   redis.call('HSET', job, 'completed_at', now_iso)
 elseif cfg.terminal[cur] then
   -- An operator's retry brings the job back: keep it, and list it by when it came back, so
   -- that the index trim (by score) cannot drop it while it lives.
   for _, k in ipairs({job, tl, evts}) do redis.call('PERSIST', k) end
   redis.call('HDEL', job, 'completed_at')
-  local model = redis.call('HGET', job, 'model')
-  for _, idx in ipairs({'idx:jobs', 'idx:client:' .. client, 'idx:model:' .. model,
-                        'idx:client:' .. client .. ':model:' .. model}) do
-    redis.call('ZADD', idx, score, id)
-  end
+  for i = 7, 10 do redis.call('ZADD', KEYS[i], score, id) end
 end
-if ARGV[13] ~= '' then redis.call('ZADD', cfg.deadline_set, ARGV[13], id) end
+if ARGV[13] ~= '' then redis.call('ZADD', KEYS[6], ARGV[13], id) end
 local entry = cjson.decode(ARGV[7])
 entry['from'] = cur
 entry['to'] = new
@@ -64,10 +76,10 @@ if ARGV[9] ~= '' then
     local snap = {}
     for i = 1, #flat, 2 do snap[flat[i]] = flat[i + 1] end
     local seq = redis.call('HLEN', evts)
-    redis.call('HSET', 'evt:' .. ARGV[12], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
+    redis.call('HSET', KEYS[4], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
       'client_id', client, 'created_at', now_iso, 'snapshot', cjson.encode(snap),
       'state', 'pending', 'attempts', '0', 'seq', seq, 'generation', generation)
-    redis.call('ZADD', cfg.delivery_set, now, ARGV[12])
+    redis.call('ZADD', KEYS[5], now, ARGV[12])
     created_event = 1
   end
 end

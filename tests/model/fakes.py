@@ -246,7 +246,7 @@ class FakeConsumer:
     def post(self, svc: Any, url: str, evt: dict[str, str], secrets: Any, *a: Any, **k: Any) -> Any:
         from orchestrator import delivery
 
-        self.received.append(evt["id"])
+        self.received.append(evt.id)
         if self.answer == "died":
             raise WorkerDied("killed while the consumer was answering")
         if self.answer == "timeout":

@@ -14,6 +14,7 @@ from ops import operators
 from ops.operators import OperatorStore
 from orchestrator import delivery
 from orchestrator.jobs import NewJob
+from orchestrator.records import Event
 from orchestrator.services import Services
 from orchestrator.state import JobState
 
@@ -122,6 +123,6 @@ def job_maker(svc: Services) -> Callable[..., str]:
 def dead_letter(svc: Services, job_id: str) -> str:
     """Dead-letter the job's event as an exhausted retry schedule would."""
     event_id = next(iter(svc.redis.hvals(f"job:{job_id}:events")))
-    evt = svc.redis.hgetall(f"evt:{event_id}")
+    evt = Event.from_hash(svc.redis.hgetall(f"evt:{event_id}"))
     delivery._dead_letter(svc, evt, "retry schedule exhausted")
     return event_id

@@ -11,10 +11,10 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from devtools.devstack import Stack
 from ops.operators import OperatorStore
 from orchestrator import actions, keys
 from orchestrator.cli import cli
-from orchestrator.devstack import Stack
 from orchestrator.services import Services, build_services
 from orchestrator.state import JobState
 from tests.conftest import make_settings

@@ -492,6 +492,13 @@ def test_client_update_sets_endpoint(http, key):
     assert answer.get_json()["event_types"] == ["job.completed"]
 
 
+def test_client_update_of_a_client_deleted_meanwhile_is_unauthorized(http, svc, key, monkeypatch):
+    # The key was checked, then the client went away before the update: its key names no one.
+    monkeypatch.setattr(svc.clients, "update", lambda client_id, **changes: None)
+    answer = http.patch("/v1/client", json={"event_types": ["job.completed"]}, headers=auth(key))
+    assert_error(answer, 401, "unauthorized")
+
+
 # --- ids and hostile input -----------------------------------------------------------------
 
 MISSING = "job_" + "0" * 26

@@ -10,7 +10,6 @@ from orchestrator.catalog import (
     estimate_cost_usd,
     gateway_to_input,
     get_model,
-    model_for_request_id,
     resolve_alias,
     validate_input,
 )
@@ -409,23 +408,6 @@ def test_unpublished_prices_are_none(model_id):
 def test_price_of_incomplete_input_is_none():
     assert estimate_cost_usd(V6_I2V, {}) is None
     assert estimate_cost_usd("unknown", {"resolution": "720p", "duration": 5}) is None
-
-
-@pytest.mark.parametrize("model_id", sorted(MODELS))
-def test_model_for_request_id(model_id):
-    assert model_for_request_id(f"{model_id}_019d1234-5678-9abc-def0-123456789abc").id == model_id
-
-
-@pytest.mark.parametrize(
-    "request_id", ["pixverse", "pixverse_", "pixverse-v7_abc", "job_123", "", "PIXVERSE_abc"]
-)
-def test_model_for_unknown_request_id(request_id):
-    assert model_for_request_id(request_id) is None
-
-
-def test_model_for_request_id_prefers_the_longest_prefix():
-    assert model_for_request_id("pixverse-i2v_x").id == V56_I2V
-    assert model_for_request_id("pixverse_i2v_x").id == V56_T2V
 
 
 def test_describe_catalog_shape():

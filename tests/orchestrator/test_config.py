@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from devtools.devstack import base_env
 from orchestrator.config import (
     MAX_DELIVERY_TIMEOUT_SECONDS,
     ConfigError,
@@ -15,7 +16,6 @@ from orchestrator.config import (
     load_settings,
     secret_values,
 )
-from orchestrator.devstack import base_env
 from tests.conftest import SYSTEM_ENV
 from tests.system.resilience_support import RESILIENT_ENV
 

@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from orchestrator import actions, clock, delivery, keys
 from orchestrator.cli import cli
 from orchestrator.jobs import NewJob
+from orchestrator.records import Event
 from orchestrator.services import build_services
 from orchestrator.state import JobState
 from orchestrator.urls import Target
@@ -561,7 +562,9 @@ def test_an_event_is_not_sent_twice_when_two_deliveries_race_past_the_state_chec
     """The second reads ``pending`` before the first settles, and takes the lock after."""
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
     event_id = make_event(dsvc, client.id)
-    stale = evt(dsvc, event_id)  # what the second delivery read before the first finished
+    stale = Event.from_hash(
+        evt(dsvc, event_id)
+    )  # what the second delivery read before the first finished
     assert delivery.deliver(dsvc, event_id) == delivery.DELIVERED
     reads = iter([stale])
     real = delivery._get_event
@@ -669,3 +672,65 @@ def test_a_consumer_slower_than_the_connect_timeout_but_within_the_deadline_is_d
     endpoint.default = (200, {}, b"ok", 0.6)
     client, _ = svc.clients.create("acme", f"{endpoint.url}/h")
     assert delivery.deliver(svc, make_event(svc, client.id)) == "delivered"
+
+
+def test_an_event_is_read_from_its_hash_with_typed_fields():
+    snapshot = {"id": "job_1", "callback_url": "https://x.example/h"}
+    got = Event.from_hash(
+        {
+            "id": "evt_1",
+            "type": "job.completed",
+            "job_id": "job_1",
+            "client_id": "cli_1",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "snapshot": json.dumps(snapshot),
+            "state": "pending",
+            "attempts": "2",
+            "seq": "3",
+            "generation": "2",
+            "due_at": "1700000000.5",
+        }
+    )
+    assert (got.attempts, got.seq, got.generation, got.due_at) == (2, 3, 2, 1700000000.5)
+    assert got.snapshot == snapshot and got.deferrals == 0 and got.next_attempt_at is None
+    # A hash a settle wrote after the event expired: not pending, never a crash.
+    partial = Event.from_hash({"state": "delivered", "note": "200"})
+    assert partial.state == "delivered" and partial.due_at is None and partial.snapshot == {}
+
+
+def test_each_delivery_script_is_registered_once(dsvc, monkeypatch):
+    monkeypatch.setattr(delivery, "_SCRIPTS", {})
+    calls = []
+    real = dsvc.redis.register_script
+
+    def counting(source):
+        calls.append(source)
+        return real(source)
+
+    monkeypatch.setattr(dsvc.redis, "register_script", counting)
+    for _ in range(3):
+        delivery._lease(dsvc, "https://x.example/h", "evt_1")
+        delivery._release(dsvc, "https://x.example/h", "evt_1", 0.0)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["endpoint_lease", "endpoint_release", "delivery_unlock", "event_replay"]
+)
+def test_a_delivery_script_documents_every_key_and_argument(name):
+    import re
+
+    from orchestrator import lua
+
+    lines = lua.source(name).splitlines()
+    header = "\n".join(line for line in lines if line.startswith("--"))
+    code = "\n".join(line for line in lines if not line.startswith("--"))
+    for kind in ("KEYS", "ARGV"):
+        used = {int(n) for n in re.findall(rf"{kind}\[(\d+)\]", code)}
+        assert used and used <= {int(n) for n in re.findall(rf"{kind}\[(\d+)\]", header)}
+
+
+def test_delivery_has_no_inline_lua():
+    import inspect
+
+    assert "redis.call(" not in inspect.getsource(delivery)

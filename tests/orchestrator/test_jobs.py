@@ -15,6 +15,7 @@ from orchestrator.jobs import (
     encode_cursor,
 )
 from orchestrator.services import FIRST_SUBMIT_GRACE_SECONDS
+from tests.orchestrator.script_keys import KeysSpy, changed, snapshot
 
 NOW = 1_800_000_000.123
 
@@ -200,3 +201,14 @@ def test_non_finite_cursor_scores_are_refused(score):
     cursor = base64.urlsafe_b64encode(f"{score}|job_x".encode()).decode()
     with pytest.raises(ValueError):
         decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "idem-1"])
+def test_create_touches_only_the_keys_it_passes(svc, monkeypatch, idempotency_key):
+    spy = KeysSpy(svc.jobs._create)
+    monkeypatch.setattr(svc.jobs, "_create", spy)
+    before = snapshot(svc.redis)
+    jid = svc.jobs.create(job(), idempotency_key=idempotency_key, now=NOW).job_id
+    touched = changed(before, snapshot(svc.redis))
+    assert keys.job(jid) in touched and keys.client_model_index("cli_a", "pixverse") in touched
+    assert touched <= set(spy.keys), touched - set(spy.keys)

@@ -78,3 +78,12 @@ def test_metrics_counts_jobs_by_status(http, svc):
     assert 'orchestrator_jobs{status="queued"} 3.0' in text
     assert 'orchestrator_due{set="due:submit"} 3.0' in text
     assert "orchestrator_submissions_paused 0.0" in text
+
+
+def test_the_error_code_enum_is_every_error_code(http):
+    from orchestrator.error_codes import ErrorCode
+
+    spec = http.get("/openapi.json").get_json()
+    code = spec["components"]["schemas"]["JobError"]["properties"]["code"]
+    assert code["enum"] == [c.value for c in ErrorCode]
+    assert "upstream_unavailable" in code["enum"]

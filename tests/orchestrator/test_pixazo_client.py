@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.devstack import free_port
+from devtools.devstack import free_port
 from orchestrator.pixazo import (
     MAX_RETRY_AFTER_SECONDS,
     Outcome,

@@ -162,3 +162,27 @@ def test_nothing_due_touches_nothing(svc, client_factory, sent_tasks) -> None:
     report = reconcile.tick(svc)
     assert report.counts == {}
     assert sent_tasks == []
+
+
+def test_tick_lock_has_the_configured_timeout(svc, monkeypatch) -> None:
+    seen = []
+    monkeypatch.setattr(
+        reconcile,
+        "STEPS",
+        (("probe", lambda s, now, batch: seen.append(s.redis.pttl(reconcile.LOCK_KEY)) or 0),),
+    )
+    assert reconcile.tick(svc) is not None
+    expected_ms = max(svc.settings.reconcile_interval_seconds * 4, 10) * 1000
+    assert expected_ms - 1000 < seen[0] <= expected_ms
+
+
+def test_a_tick_that_outlived_its_lock_leaves_the_new_holders_lock(svc, monkeypatch) -> None:
+    """The release is atomic by token: a lock another tick took meanwhile is not deleted."""
+
+    def taken_over(s, now, batch) -> int:
+        s.redis.set(reconcile.LOCK_KEY, "other", px=10_000)
+        return 0
+
+    monkeypatch.setattr(reconcile, "STEPS", (("taken", taken_over),))
+    assert reconcile.tick(svc) is not None
+    assert svc.redis.get(reconcile.LOCK_KEY) == "other"

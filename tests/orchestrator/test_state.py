@@ -16,8 +16,11 @@ from orchestrator.state import (
     STATE_DUE_SET,
     TERMINAL,
     JobState,
+    TransitionResult,
+    _IdentityCache,
     event_key,
 )
+from tests.orchestrator.script_keys import KeysSpy, changed, snapshot
 
 S = JobState
 CLIENT = "cli_test"
@@ -233,3 +236,81 @@ def test_public_status_hides_submit_substates(svc):
         job_id = job_in(svc, state)
         assert svc.jobs.get(job_id)["status"] == "queued"
         assert svc.redis.zscore(keys.status_index("queued"), job_id) is not None
+
+
+def _spy_transitions(svc, monkeypatch):
+    spy = KeysSpy(svc.states._script)
+    monkeypatch.setattr(svc.states, "_script", spy)
+    return spy
+
+
+@pytest.mark.parametrize(("start", "to"), [(s, t) for s in JobState for t in sorted(ALLOWED[s])])
+def test_every_move_touches_only_the_keys_it_passes(svc, monkeypatch, start, to):
+    """Index keys, due sets and the event's hash are all in KEYS (Redis Cluster, proxies)."""
+    job_id = job_in(svc, start)
+    spy = _spy_transitions(svc, monkeypatch)
+    before = snapshot(svc.redis)
+    result = svc.states.transition(
+        job_id,
+        expected=[start],
+        to=to,
+        emit=True,
+        deadline_at=None if to in TERMINAL else 9e9,
+        fields={"x": "1"},
+    )
+    assert result.applied
+    touched = changed(before, snapshot(svc.redis))
+    assert keys.job(job_id) in touched
+    assert touched <= set(spy.keys), touched - set(spy.keys)
+
+
+def test_a_retry_touches_only_the_keys_it_passes(svc, monkeypatch):
+    job_id = job_in(svc, S.FAILED)
+    spy = _spy_transitions(svc, monkeypatch)
+    before = snapshot(svc.redis)
+    # Expected states of several public statuses: the index keys of each are passed.
+    expected = [S.FAILED, S.SUBMIT_UNKNOWN, S.SUBMITTING]
+    retry = {"indexed_ms": "123"}  # an operator retry re-lists the job by when it came back
+    assert svc.states.transition(
+        job_id, expected=expected, to=S.QUEUED, fields=retry, deadline_at=9e9
+    ).applied
+    touched = changed(before, snapshot(svc.redis))
+    assert keys.client_model_index(CLIENT, "pixverse") in touched
+    assert touched <= set(spy.keys), touched - set(spy.keys)
+
+
+def test_client_and_model_are_read_once_per_job_and_process(svc, monkeypatch):
+    job_id = job_in(svc, S.QUEUED)
+    reads = []
+    real_hmget = svc.redis.hmget
+    monkeypatch.setattr(svc.redis, "hmget", lambda *a, **k: reads.append(a) or real_hmget(*a, **k))
+    svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING)
+    svc.states.transition(job_id, expected=[S.SUBMITTING], to=S.SUBMITTED)
+    svc.states.transition(job_id, expected=[S.SUBMITTED], to=S.COMPLETED)
+    assert len(reads) <= 1
+
+
+def test_a_missing_job_is_not_remembered(svc):
+    result = svc.states.transition("job_missing", expected=[S.QUEUED], to=S.SUBMITTING)
+    assert result == TransitionResult(applied=False, previous=None)
+    assert svc.states._identities.get("job_missing") is None
+
+
+def test_the_identity_cache_is_bounded_and_keeps_the_recent():
+    cache = _IdentityCache(2)
+    cache.put("a", ("c", "m"))
+    cache.put("b", ("c", "m"))
+    assert cache.get("a") == ("c", "m")  # a is now the most recent
+    cache.put("c", ("c", "m"))
+    assert len(cache) == 2 and cache.get("b") is None and cache.get("a") is not None
+
+
+def test_a_move_from_any_of_several_states_touches_only_the_keys_it_passes(svc, monkeypatch):
+    job_id = job_in(svc, S.PROCESSING)
+    spy = _spy_transitions(svc, monkeypatch)
+    before = snapshot(svc.redis)
+    expected = [S.QUEUED, S.SUBMITTED, S.PROCESSING]
+    assert svc.states.transition(job_id, expected=expected, to=S.CANCELED, emit=True).applied
+    touched = changed(before, snapshot(svc.redis))
+    assert keys.client_status_index(CLIENT, "processing") in touched
+    assert touched <= set(spy.keys), touched - set(spy.keys)

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import requests
 
-from orchestrator.devstack import Proc, Stack
+from devtools.devstack import Proc, Stack
 from orchestrator.state import TERMINAL
 from tests.conftest import System, start_system, wait_for
 

@@ -20,8 +20,8 @@ from datetime import datetime
 import pytest
 import requests
 
+from devtools.devstack import Stack
 from orchestrator import delivery, keys
-from orchestrator.devstack import Stack
 from orchestrator.state import event_key
 from tests.conftest import System, start_system, wait_for
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 import requests
 
+from devtools.devstack import Stack
 from orchestrator import keys
-from orchestrator.devstack import Stack
 from tests.conftest import System, start_system, wait_for
 
 pytestmark = pytest.mark.integration

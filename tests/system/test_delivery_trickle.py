@@ -20,8 +20,8 @@ from datetime import datetime
 
 import pytest
 
+from devtools.devstack import Stack
 from orchestrator import delivery, dispatch, reconcile
-from orchestrator.devstack import Stack
 from tests.conftest import System, start_system, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orchestrator.devstack import Stack
+from devtools.devstack import Stack
 from tests.conftest import System, start_system, wait_for
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import submit, wait_terminal

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from orchestrator.devstack import Stack
+from devtools.devstack import Stack
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from devtools.sim import cli as sim_cli
+from devtools.sim.engine import SimEngine
+from devtools.sim.knobs import SimConfig
+from devtools.sim.server import create_sim_app
+from devtools.sim.timeline import FAILED_MESSAGES
 from orchestrator.catalog import MODELS
-from orchestrator.sim import cli as sim_cli
-from orchestrator.sim.engine import SimEngine
-from orchestrator.sim.knobs import SimConfig
-from orchestrator.sim.server import create_sim_app
-from orchestrator.sim.timeline import FAILED_MESSAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KEY = "sim-key"
@@ -481,7 +481,7 @@ def test_reset_cancels_pending_callbacks(client, http_engine, receiver):
 class SimProcess:
     def __init__(self, *args):
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        command = [sys.executable, "-m", "orchestrator.sim", "--port", "0", *args]
+        command = [sys.executable, "-m", "devtools.sim", "--port", "0", *args]
         self.process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.demo import DEMO_INPUTS
+from devtools.demo import DEMO_INPUTS
 
 pytestmark = pytest.mark.integration
 READY_LINE = "running; press Ctrl-C to stop every process"

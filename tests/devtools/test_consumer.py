@@ -15,7 +15,7 @@ import requests
 from click.testing import CliRunner
 from standardwebhooks.webhooks import Webhook
 
-from orchestrator.consumer import consumer_command, create_consumer_app
+from devtools.consumer import consumer_command, create_consumer_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET_A = "whsec_" + base64.b64encode(b"a" * 24).decode()
@@ -185,7 +185,7 @@ def test_cli_rejects_a_bad_secret():
 @pytest.mark.integration
 def test_real_process_verifies_and_records():
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-m", "orchestrator.consumer", "--port", "0", "--secret", SECRET_A]
+    command = [sys.executable, "-m", "devtools.consumer", "--port", "0", "--secret", SECRET_A]
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,

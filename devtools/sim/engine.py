@@ -17,10 +17,9 @@ from urllib.parse import urlsplit
 
 import marshmallow
 
-from orchestrator.catalog import MODELS, validate_input
-from orchestrator.sim.dispatch import AttemptReport, CallbackSender, Delivery, Scheduler
-from orchestrator.sim.knobs import SimConfig
-from orchestrator.sim.replies import (
+from devtools.sim.dispatch import AttemptReport, CallbackSender, Delivery, Scheduler
+from devtools.sim.knobs import SimConfig
+from devtools.sim.replies import (
     FORBIDDEN_BODY,
     INSUFFICIENT_BALANCE_BODY,
     INTERNAL_ERROR_BODY,
@@ -31,7 +30,7 @@ from orchestrator.sim.replies import (
     model_not_found,
     validation_message,
 )
-from orchestrator.sim.timeline import (
+from devtools.sim.timeline import (
     COMPLETED,
     ERROR,
     ERROR_MESSAGE,
@@ -39,6 +38,7 @@ from orchestrator.sim.timeline import (
     FAILED_MESSAGES,
     SimRequest,
 )
+from orchestrator.catalog import MODELS, validate_input
 
 MODE_TERMINAL = "terminal"
 MODE_SYNC = "sync"

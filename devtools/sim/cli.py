@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
+from devtools.sim.engine import DEFAULT_CALLBACK_WORKERS, SimEngine
+from devtools.sim.knobs import MAX_SYNC_INTERVAL_SECONDS, SimConfig
+from devtools.sim.server import create_sim_app
+from devtools.sim.serving import quiet_request_log, serve_until_signalled
 from orchestrator.catalog import MODELS
-from orchestrator.sim.engine import DEFAULT_CALLBACK_WORKERS, SimEngine
-from orchestrator.sim.knobs import MAX_SYNC_INTERVAL_SECONDS, SimConfig
-from orchestrator.sim.server import create_sim_app
-from orchestrator.sim.serving import quiet_request_log, serve_until_signalled
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090

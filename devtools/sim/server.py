@@ -10,10 +10,10 @@ from importlib import resources
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from devtools.sim.engine import SimEngine, SubmitAttempt
+from devtools.sim.replies import Reply
+from devtools.sim.timeline import MEDIA_FILENAME
 from orchestrator.catalog import MODELS
-from orchestrator.sim.engine import SimEngine, SubmitAttempt
-from orchestrator.sim.replies import Reply
-from orchestrator.sim.timeline import MEDIA_FILENAME
 
 API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 MAX_BODY_BYTES = 1024 * 1024
@@ -23,7 +23,7 @@ NOT_FOUND_MESSAGE = "Resource not found"
 
 @cache
 def sample_video() -> bytes:
-    return resources.files("orchestrator.sim").joinpath(*SAMPLE_MEDIA).read_bytes()
+    return resources.files("devtools.sim").joinpath(*SAMPLE_MEDIA).read_bytes()
 
 
 def _respond(reply: Reply) -> Response:
@@ -106,7 +106,7 @@ def _register_admin_routes(app: Flask, engine: SimEngine) -> None:
 
 
 def create_sim_app(engine: SimEngine) -> Flask:
-    app = Flask("orchestrator.sim")
+    app = Flask("devtools.sim")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     _register_pixazo_routes(app, engine)

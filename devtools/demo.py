@@ -14,7 +14,7 @@ from typing import Any
 import click
 import requests
 
-from orchestrator.devstack import Orchestrator, Stack, base_env
+from devtools.devstack import Orchestrator, Stack, base_env
 
 DEMO_INPUTS: dict[str, dict[str, Any]] = {
     "pixverse-v6-text-to-video": {
