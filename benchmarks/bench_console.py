@@ -25,9 +25,10 @@ import redis
 from benchmarks.common import bench_settings
 from devtools.devstack import Stack
 from ops.operators import OperatorStore
-from orchestrator import catalog, keys
 from orchestrator.app import create_app
-from orchestrator.jobs import encode_cursor
+from orchestrator.core import keys
+from orchestrator.intake import catalog
+from orchestrator.jobs.store import encode_cursor
 from orchestrator.services import EXTENSION_NAME, build_services
 
 SMALL, LARGE = 10_000, 1_000_000

@@ -7,7 +7,7 @@ sits in the poll and deadline due sets with a future score (the worst case for t
 production most stored jobs are terminal and sit in none). The 1,000 due jobs are spread over
 four kinds of work, each doing its real Redis work (Lua state transitions included):
 polls handed out, submits of unknown outcome resolved, lost submits expired, deadlines failed.
-``dispatch.send`` is replaced by a counter, so what is timed is the tick's own Redis work.
+``enqueue.send`` is replaced by a counter, so what is timed is the tick's own Redis work.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import redis
 
 from benchmarks.common import bench_settings
 from devtools.devstack import Stack
-from orchestrator import dispatch, keys, reconcile
+from orchestrator.core import enqueue, keys
+from orchestrator.reconcile import steps
 from orchestrator.services import Services, build_services
 
 SMALL, LARGE = 10_000, 1_000_000
@@ -82,7 +83,7 @@ def arm_due(r: redis.Redis, stored: int) -> None:
             pipe.zrem(other, job_id)
         pipe.zadd(keys.DUE_DEADLINE, {job_id: past + FUTURE_SECONDS})
         pipe.zadd(due_set, {job_id: past})
-    pipe.delete(keys.DUE_DELIVERY, reconcile.LOCK_KEY)
+    pipe.delete(keys.DUE_DELIVERY, steps.LOCK_KEY)
     pipe.execute()
     assert r.zcount(keys.DUE_DEADLINE, "-inf", past) == DUE_PER_KIND
     assert r.zcard(keys.ALL_JOBS) == stored
@@ -91,17 +92,17 @@ def arm_due(r: redis.Redis, stored: int) -> None:
 @contextmanager
 def counting_sends() -> Iterator[list[int]]:
     sent = [0]
-    original = dispatch.send
+    original = enqueue.send
 
     def count(task_name: str, *args: str) -> bool:
         sent[0] += 1
         return True
 
-    dispatch.send = count
+    enqueue.send = count
     try:
         yield sent
     finally:
-        dispatch.send = original
+        enqueue.send = original
 
 
 def measure(svc: Services, stored: int) -> list[float]:
@@ -111,7 +112,7 @@ def measure(svc: Services, stored: int) -> list[float]:
             arm_due(svc.redis, stored)
             sent[0] = 0
             started = time.perf_counter()
-            report = reconcile.tick(svc)
+            report = steps.tick(svc)
             times.append(time.perf_counter() - started)
             assert report is not None
             handled = sum(v for k, v in report.counts.items() if k != "deliveries")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.config import Settings
+from orchestrator.core.config import Settings
 
 
 def bench_settings(url: str, **overrides: Any) -> Settings:

@@ -16,7 +16,7 @@ from flask import Flask, Response, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from devtools.sim.serving import quiet_request_log, serve_until_signalled
-from orchestrator.clock import iso
+from orchestrator.core.clock import iso
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8091

@@ -2,7 +2,7 @@
 
 Every page needs a signed-in operator; every POST needs the session's CSRF token and an
 explicit confirmation (each action has its own confirm page that says what will happen); each
-action goes through :mod:`orchestrator.actions`, which writes the job's timeline and the audit
+action goes through :mod:`orchestrator.jobs.actions`, which writes the job's timeline and the audit
 log with the operator's name. After a POST the browser is redirected (no resubmit on reload).
 """
 
@@ -27,14 +27,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ops import auth, dashboard, present
 from ops.operators import valid_name
-from orchestrator import actions, catalog, clock, keys, upstream
-from orchestrator.error_codes import ErrorCode
-from orchestrator.errors import error_response
-from orchestrator.ids import is_id
-from orchestrator.jobs import JobFilter, decode_cursor, error_code, index_for
-from orchestrator.records import Job
+from orchestrator.core import clock, keys
+from orchestrator.core.error_codes import ErrorCode
+from orchestrator.core.errors import error_response
+from orchestrator.core.ids import is_id
+from orchestrator.core.records import Job
+from orchestrator.intake import catalog
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import PUBLIC_STATUSES
+from orchestrator.jobs.store import JobFilter, decode_cursor, error_code, index_for
 from orchestrator.services import Services, current
-from orchestrator.state import PUBLIC_STATUSES
+from orchestrator.upstream import pause
 
 bp = Blueprint(
     "ops",
@@ -463,16 +466,16 @@ def submissions(verb: str) -> BaseResponse:
         abort(404)
     svc = _svc()
     if request.method == "GET":
-        return _page("ops/submissions.html", verb=verb, paused=upstream.paused(svc.redis))
+        return _page("ops/submissions.html", verb=verb, paused=pause.paused(svc.redis))
     if request.form.get("confirm") != "yes":
         flash("Nothing was done: the action was not confirmed.", "error")
         return redirect(url_for("ops.index"))
     if verb == "pause":
         reason = (request.form.get("reason") or "operator").strip()[:200]
-        upstream.pause(svc.redis, reason, by=g.operator)
+        pause.pause(svc.redis, reason, by=g.operator)
         actions.audit(svc, g.operator, "pause", "submissions", reason)
     else:
-        upstream.resume(svc.redis, by=g.operator)
+        pause.resume(svc.redis, by=g.operator)
         actions.audit(svc, g.operator, "resume", "submissions")
     flash(f"Submissions {verb}d.", "ok")
     return redirect(url_for("ops.index"))

@@ -13,9 +13,11 @@ from typing import Any
 import redis
 from flask import current_app
 
-from orchestrator import actions, clock, dispatch, keys, upstream
+from orchestrator.core import clock, enqueue, keys
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.services import Services
-from orchestrator.state import PUBLIC_STATUSES
+from orchestrator.upstream import pause
 
 HOUR_SECONDS = 3600
 DAY_SECONDS = 24 * HOUR_SECONDS
@@ -115,7 +117,7 @@ def queue_depths(svc: Services) -> dict[str, Any]:
     """Messages waiting in each Celery queue (a Redis list named after it), and held by workers."""
     try:
         pipe = broker(svc).pipeline(transaction=False)
-        for name in dispatch.ALL_QUEUES:
+        for name in enqueue.ALL_QUEUES:
             pipe.llen(name)
         pipe.hlen(KOMBU_UNACKED)
         *depths, unacked = pipe.execute()
@@ -123,14 +125,14 @@ def queue_depths(svc: Services) -> dict[str, Any]:
         return {"error": f"broker unreachable ({type(exc).__name__})", "queues": {}, "unacked": 0}
     return {
         "error": None,
-        "queues": dict(zip(dispatch.ALL_QUEUES, depths, strict=True)),
+        "queues": dict(zip(enqueue.ALL_QUEUES, depths, strict=True)),
         "unacked": unacked,
     }
 
 
 def overview(svc: Services) -> dict[str, Any]:
     now = clock.now()
-    health = upstream.health(svc.redis)
+    health = pause.health(svc.redis)
     answers = sum(health["answers_last_hours"].values())
     return {
         "now": clock.iso(now),

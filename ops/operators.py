@@ -25,7 +25,7 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from orchestrator import clock, keys, lua
+from orchestrator.core import clock, keys, lua
 
 SESSION_SECONDS = 12 * 3600
 MIN_PASSWORD_LENGTH = 10

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator import clock, tokens, urls
-from orchestrator.config import Settings, secret_values
+from orchestrator.core import clock, tokens, urls
+from orchestrator.core.config import Settings, secret_values
 
 REDACTED = "[redacted]"
 _UNITS = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
@@ -95,7 +95,7 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 
 def safe_url(url: str | None) -> str | None:
-    """A URL as the console shows it: the one rule of :func:`orchestrator.urls.safe_url`."""
+    """A URL as the console shows it: the one rule of :func:`orchestrator.core.urls.safe_url`."""
     return urls.safe_url(url) if url else None
 
 

@@ -1,5 +1,5 @@
 """``python -m orchestrator`` is the ``orchestrator`` command."""
 
-from orchestrator.cli import main
+from ops.cli import main
 
 main()

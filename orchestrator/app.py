@@ -11,13 +11,14 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from ops.console import bp as ops_bp
-from orchestrator import api, health, openapi
+from orchestrator import health
 from orchestrator.celery_app import celery_init_app
-from orchestrator.config import ConfigError, Settings, load_settings
-from orchestrator.errors import register_error_handlers
-from orchestrator.observability import init_sentry, install_log_filter
+from orchestrator.core.config import ConfigError, Settings, load_settings
+from orchestrator.core.errors import register_error_handlers
+from orchestrator.core.observability import init_sentry, install_log_filter
+from orchestrator.intake import api, openapi
 from orchestrator.services import EXTENSION_NAME, build_services
-from webhooks.receiver import bp as webhooks_bp
+from webhooks.inbound.receiver import bp as webhooks_bp
 
 
 class InsertionOrderJSONProvider(DefaultJSONProvider):

@@ -13,9 +13,9 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-from orchestrator import dispatch
-from orchestrator.config import Settings
-from orchestrator.retention import TRIM_EVERY_SECONDS
+from orchestrator.core import enqueue
+from orchestrator.core.config import Settings
+from orchestrator.jobs.retention import TRIM_EVERY_SECONDS
 
 TASK_MODULES = (
     "workers.submit",
@@ -44,8 +44,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         "broker_connection_retry_on_startup": True,
-        "task_routes": dispatch.ROUTES,
-        "task_default_queue": dispatch.QUEUE_RECONCILE,
+        "task_routes": enqueue.ROUTES,
+        "task_default_queue": enqueue.QUEUE_RECONCILE,
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_SECONDS,
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "worker_hijack_root_logger": False,
@@ -59,17 +59,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits
         # instead of double-firing (the reconcile task holds its own lock as well). Our
         # subclass outlives a Redis restart instead of exiting.
-        "beat_scheduler": "orchestrator.beat:ResilientRedBeatScheduler",
+        "beat_scheduler": "orchestrator.reconcile.beat:ResilientRedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_SECONDS,
         "beat_schedule": {
             "reconcile": {
-                "task": dispatch.RECONCILE,
+                "task": enqueue.RECONCILE,
                 "schedule": settings.reconcile_interval_seconds,
                 "options": {"expires": max(settings.reconcile_interval_seconds * 2, 1.0)},
             },
             "trim-indexes": {
-                "task": dispatch.TRIM_INDEXES,
+                "task": enqueue.TRIM_INDEXES,
                 "schedule": TRIM_EVERY_SECONDS,
             },
         },

@@ -10,9 +10,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from orchestrator import keys, upstream
+from orchestrator.core import keys
+from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.services import Services, current
-from orchestrator.state import PUBLIC_STATUSES
+from orchestrator.upstream import pause
 
 bp = Blueprint("health", __name__)
 OPERATOR_PAUSE = "an operator"
@@ -39,7 +40,7 @@ def readyz() -> tuple[Response, int]:
     svc = current()
     try:
         svc.redis.ping()
-        paused = upstream.paused(svc.redis)
+        paused = pause.paused(svc.redis)
     except RedisError:
         return jsonify({"status": "unavailable", "details": {"redis": "unreachable"}}), 503
     details: dict[str, object] = {"redis": "ok", "submissions_paused": paused is not None}
@@ -51,7 +52,7 @@ def readyz() -> tuple[Response, int]:
 def public_pause(paused: dict[str, str]) -> dict[str, str]:
     """What anyone may read about a pause: why and since when, never which operator (a name
     on an unauthenticated route is half of a sign-in guess)."""
-    by = PIXAZO_PAUSE if upstream.auto_resumes(paused) else OPERATOR_PAUSE
+    by = PIXAZO_PAUSE if pause.auto_resumes(paused) else OPERATOR_PAUSE
     return {
         "reason": (paused.get("reason") or "")[:MAX_REASON_CHARS],
         "since": paused.get("since") or "",
@@ -85,7 +86,7 @@ class StoreCollector(Collector):
         dead.add_metric([], r.zcard(keys.DEAD_DELIVERIES))
         yield dead
         paused = GaugeMetricFamily("orchestrator_submissions_paused", "1 while paused")
-        paused.add_metric([], 1 if upstream.paused(r) else 0)
+        paused.add_metric([], 1 if pause.paused(r) else 0)
         yield paused
 
 

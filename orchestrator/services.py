@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
-from orchestrator.clients import ClientStore
-from orchestrator.config import SECONDS_PER_DAY, Settings
-from orchestrator.jobs import JobStore
-from orchestrator.limiter import LEASE_MARGIN_SECONDS, SubmitLimiter
-from orchestrator.pixazo import CONNECT_TIMEOUT_SECONDS, PixazoClient
-from orchestrator.state import StateMachine
-from webhooks.inbox import CallbackInbox
+from orchestrator.core.clients import ClientStore
+from orchestrator.core.config import SECONDS_PER_DAY, Settings
+from orchestrator.jobs.state import StateMachine
+from orchestrator.jobs.store import JobStore
+from orchestrator.upstream.limiter import LEASE_MARGIN_SECONDS, SubmitLimiter
+from orchestrator.upstream.pixazo import CONNECT_TIMEOUT_SECONDS, PixazoClient
+from webhooks.inbound.inbox import CallbackInbox
 
 EXTENSION_NAME = "orchestrator"
 # A fresh job waits this long in the submit due-set before beat treats its task as lost.

@@ -22,10 +22,10 @@ import redis
 import requests
 
 from devtools.devstack import Orchestrator, Stack, base_env, redis_answers
-from orchestrator import dispatch
 from orchestrator.app import create_app
-from orchestrator.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
-from orchestrator.config import Settings
+from orchestrator.core import enqueue
+from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
+from orchestrator.core.config import Settings
 from orchestrator.services import EXTENSION_NAME, Services, build_services
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -136,7 +136,7 @@ def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ..
         sent.append((task_name, args))
         return True
 
-    monkeypatch.setattr(dispatch, "send", record)
+    monkeypatch.setattr(enqueue, "send", record)
     return sent
 
 

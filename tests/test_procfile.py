@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from devtools import devstack
-from orchestrator import dispatch
+from orchestrator.core import enqueue
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 
@@ -24,12 +24,12 @@ def option(argv: list[str], flag: str) -> str:
 def test_the_worker_does_not_consume_the_delivery_queue_and_the_delivery_process_does():
     processes = procfile()
     worker_queues = option(processes["worker"], "-Q").split(",")
-    assert dispatch.QUEUE_DELIVERY not in worker_queues
-    assert set(worker_queues) | {dispatch.QUEUE_DELIVERY} == set(dispatch.ALL_QUEUES)
-    assert option(processes["delivery"], "-Q") == dispatch.QUEUE_DELIVERY
+    assert enqueue.QUEUE_DELIVERY not in worker_queues
+    assert set(worker_queues) | {enqueue.QUEUE_DELIVERY} == set(enqueue.ALL_QUEUES)
+    assert option(processes["delivery"], "-Q") == enqueue.QUEUE_DELIVERY
     assert option(processes["delivery"], "-P") == "threads"
 
 
 def test_the_dev_stack_starts_workers_as_the_procfile_does():
     assert devstack.WORKER_QUEUES.split(",") == option(procfile()["worker"], "-Q").split(",")
-    assert devstack.DELIVERY_QUEUE == dispatch.QUEUE_DELIVERY
+    assert devstack.DELIVERY_QUEUE == enqueue.QUEUE_DELIVERY

@@ -2,12 +2,12 @@
 
 from celery import shared_task
 
-from orchestrator import dispatch
-from orchestrator.results import apply_upstream
+from orchestrator.core import enqueue
 from orchestrator.services import current
+from orchestrator.upstream.statuses import apply_upstream
 
 
-@shared_task(name=dispatch.APPLY_CALLBACK)
+@shared_task(name=enqueue.APPLY_CALLBACK)
 def apply_callback(inbox_id: str) -> str:
     svc = current()
     inbox = svc.inbox

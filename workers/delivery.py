@@ -8,10 +8,11 @@ hold the prefork slots that submits and callbacks need (``worker`` does not cons
 
 from celery import shared_task
 
-from orchestrator import delivery, dispatch
+from orchestrator.core import enqueue
 from orchestrator.services import current
+from webhooks.outbound import delivery
 
 
-@shared_task(name=dispatch.DELIVER)
+@shared_task(name=enqueue.DELIVER)
 def deliver_event(event_id: str) -> str:
     return delivery.deliver(current(), event_id)

@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from orchestrator import dispatch, polling
+from orchestrator.core import enqueue
 from orchestrator.services import current
+from orchestrator.upstream import polling
 
 
-@shared_task(name=dispatch.POLL)
+@shared_task(name=enqueue.POLL)
 def poll_job(job_id: str) -> str:
     return polling.poll(current(), job_id)

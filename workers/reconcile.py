@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
-from orchestrator import dispatch, reconcile
+from orchestrator.core import enqueue
+from orchestrator.reconcile import steps
 from orchestrator.services import current
 
 
-@shared_task(name=dispatch.RECONCILE)
+@shared_task(name=enqueue.RECONCILE)
 def reconcile_tick() -> dict[str, int] | None:
-    report = reconcile.tick(current())
+    report = steps.tick(current())
     return None if report is None else report.counts

@@ -1,11 +1,12 @@
-"""Hourly: drop expired jobs from the indexes (see orchestrator.retention)."""
+"""Hourly: drop expired jobs from the indexes (see orchestrator.jobs.retention)."""
 
 from celery import shared_task
 
-from orchestrator import dispatch, retention
+from orchestrator.core import enqueue
+from orchestrator.jobs import retention
 from orchestrator.services import current
 
 
-@shared_task(name=dispatch.TRIM_INDEXES)
+@shared_task(name=enqueue.TRIM_INDEXES)
 def trim_indexes() -> int:
     return retention.trim(current())

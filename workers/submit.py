@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from orchestrator import dispatch, submission
+from orchestrator.core import enqueue
 from orchestrator.services import current
+from orchestrator.upstream import submission
 
 
-@shared_task(name=dispatch.SUBMIT)
+@shared_task(name=enqueue.SUBMIT)
 def submit_job(job_id: str) -> str:
     return submission.submit(current(), job_id)

@@ -38,7 +38,7 @@ from devtools.sim.timeline import (
     FAILED_MESSAGES,
     SimRequest,
 )
-from orchestrator.catalog import MODELS, validate_input
+from orchestrator.intake.catalog import MODELS, validate_input
 
 MODE_TERMINAL = "terminal"
 MODE_SYNC = "sync"

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from devtools.sim.engine import SimEngine, SubmitAttempt
 from devtools.sim.replies import Reply
 from devtools.sim.timeline import MEDIA_FILENAME
-from orchestrator.catalog import MODELS
+from orchestrator.intake.catalog import MODELS
 
 API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 MAX_BODY_BYTES = 1024 * 1024

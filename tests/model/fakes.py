@@ -244,7 +244,7 @@ class FakeConsumer:
     received: list[str] = field(default_factory=list)  # event ids of every request sent
 
     def post(self, svc: Any, url: str, evt: dict[str, str], secrets: Any, *a: Any, **k: Any) -> Any:
-        from orchestrator import delivery
+        from webhooks.outbound import delivery
 
         self.received.append(evt.id)
         if self.answer == "died":

@@ -6,7 +6,7 @@ a model clock, and no Celery: every message the product enqueues lands in ``self
 and rules decide which runs next, run it again (redelivery), run it while the worker dies, or
 drop it (a lost message, which the due-time sets and the reconcile tick must recover).
 
-Rules are every actor in any order: intake, the submit task (any Pixazo answer, or a *slow*
+Rules are every actor in any order: create, the submit task (any Pixazo answer, or a *slow*
 submit whose answer comes later), polls, Pixazo callbacks (any status, any request Pixazo
 issued for the job, duplicates, out of order), reconcile ticks at any clock advance, operator
 retry (with and without confirmation), cancel, redeliver, and delivery attempts.
@@ -70,11 +70,14 @@ import workers.delivery
 import workers.poll
 import workers.reconcile
 import workers.submit
-from orchestrator import actions, clock, delivery, dispatch, ids, intake, keys, submission, tokens
 from orchestrator.app import create_app
-from orchestrator.pixazo import PixazoClient
+from orchestrator.core import clock, enqueue, ids, keys, tokens
+from orchestrator.intake import create
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import ACTIVE, EVENT_FOR_STATE, PUBLIC_STATUS, STATE_DUE_SET, JobState
 from orchestrator.services import EXTENSION_NAME, build_services
-from orchestrator.state import ACTIVE, EVENT_FOR_STATE, PUBLIC_STATUS, STATE_DUE_SET, JobState
+from orchestrator.upstream import submission
+from orchestrator.upstream.pixazo import PixazoClient
 from tests.conftest import make_settings
 from tests.model.fakes import (
     SLOW_ANSWERS,
@@ -87,6 +90,7 @@ from tests.model.fakes import (
     SlowSubmit,
     WorkerDied,
 )
+from webhooks.outbound import delivery
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -154,10 +158,10 @@ ACTOR = "model-operator"
 DRAIN_ROUNDS = 40
 DRAIN_STEP_SECONDS = 300.0
 TASKS = {
-    dispatch.SUBMIT: workers.submit.submit_job,
-    dispatch.APPLY_CALLBACK: workers.callbacks.apply_callback,
-    dispatch.POLL: workers.poll.poll_job,
-    dispatch.DELIVER: workers.delivery.deliver_event,
+    enqueue.SUBMIT: workers.submit.submit_job,
+    enqueue.APPLY_CALLBACK: workers.callbacks.apply_callback,
+    enqueue.POLL: workers.poll.poll_job,
+    enqueue.DELIVER: workers.delivery.deliver_event,
 }
 
 _APP: dict[str, Any] = {}
@@ -286,7 +290,7 @@ class OrchestratorModel(RuleBasedStateMachine):
             self.mp.setattr(fake_socket, "time", time_module)
         except (ImportError, AttributeError):  # pragma: no cover - another fakeredis layout
             pass
-        self.mp.setattr(dispatch, "send", self._enqueue)
+        self.mp.setattr(enqueue, "send", self._enqueue)
         assert hasattr(delivery, "post"), "harness: delivery.post is gone; patch its transport"
         self.consumer = FakeConsumer()
         self.mp.setattr(delivery, "post", self.consumer.post)
@@ -326,7 +330,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         self.pixazo.status_answer = http if http in ("ok", "5xx", "timeout") else "ok"
         self.consumer.answer = "died" if die else ("2xx" if http == "ok" else http)
         inbox = self.svc.inbox
-        if die and name == dispatch.APPLY_CALLBACK:
+        if die and name == enqueue.APPLY_CALLBACK:
             # Killed after the callback was applied, before the inbox entry was cleared.
             def done(inbox_id: str) -> None:
                 raise WorkerDied("killed before the inbox entry was cleared")
@@ -338,7 +342,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         except WorkerDied:
             pass
         finally:
-            if die and name == dispatch.APPLY_CALLBACK:
+            if die and name == enqueue.APPLY_CALLBACK:
                 del inbox.done
 
     def _tick(self) -> None:
@@ -446,7 +450,7 @@ class OrchestratorModel(RuleBasedStateMachine):
 
     def _create(self) -> None:
         body = {"model": MODEL_ID, "input": {"prompt": "a cat at a window"}}
-        job, created = intake.submit_job(self.svc, self.client, body, None)
+        job, created = create.submit_job(self.svc, self.client, body, None)
         assert created
         self.jobs.append(job["id"])
         self.gen[job["id"]] = 1
@@ -483,13 +487,13 @@ class OrchestratorModel(RuleBasedStateMachine):
         self.pending.pop(pick % len(self.pending))
 
     @precondition(
-        lambda self: len(self.slow) < 2 and any(n == dispatch.SUBMIT for n, _ in self.pending)
+        lambda self: len(self.slow) < 2 and any(n == enqueue.SUBMIT for n, _ in self.pending)
     )
     @rule(pick=st.integers(0, 63))
     @step
     def start_slow_submit(self, pick: int) -> None:
         """A submit that Pixazo charges at once but answers only when a later rule says."""
-        submits = [i for i, (n, _) in enumerate(self.pending) if n == dispatch.SUBMIT]
+        submits = [i for i, (n, _) in enumerate(self.pending) if n == enqueue.SUBMIT]
         _, args = self.pending.pop(submits[pick % len(submits)])
         handle = SlowSubmit(args[0])
 

@@ -12,11 +12,11 @@ from argon2 import PasswordHasher
 
 from ops import operators
 from ops.operators import OperatorStore
-from orchestrator import delivery
-from orchestrator.jobs import NewJob
-from orchestrator.records import Event
+from orchestrator.core.records import Event
+from orchestrator.jobs.state import JobState
+from orchestrator.jobs.store import NewJob
 from orchestrator.services import Services
-from orchestrator.state import JobState
+from webhooks.outbound import delivery
 
 OPERATOR = "alice"
 PASSWORD = "correct horse battery"

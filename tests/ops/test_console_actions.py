@@ -3,8 +3,9 @@ with the operator's name, bulk actions with exact counts."""
 
 from __future__ import annotations
 
-from orchestrator import actions, dispatch, keys
-from orchestrator.state import JobState
+from orchestrator.core import enqueue, keys
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import JobState
 from tests.ops.conftest import OPERATOR, dead_letter
 
 
@@ -25,7 +26,7 @@ def test_retry_of_a_charged_job_warns_and_needs_the_second_charge_box(
     answer = post(browser, f"/ops/jobs/{job_id}/retry", confirm="yes", confirm_charge="yes")
     assert answer.headers["Location"] == f"/ops/jobs/{job_id}"
     assert svc.jobs.state_of(job_id) is JobState.QUEUED
-    assert sent_tasks == [(dispatch.SUBMIT, (job_id,))]
+    assert sent_tasks == [(enqueue.SUBMIT, (job_id,))]
     last = svc.jobs.timeline(job_id)[-1]
     assert (last["reason"], last["actor"], last["previous_request_id"]) == (
         "operator retry",
@@ -68,7 +69,7 @@ def test_cancel_and_repoll_are_recorded_with_the_operator(browser, svc, make_job
         "action": "repoll",
         "actor": OPERATOR,
     }
-    assert (dispatch.POLL, (submitted,)) in sent_tasks
+    assert (enqueue.POLL, (submitted,)) in sent_tasks
     assert [(e["action"], e["target"]) for e in actions.audit_log(svc)] == [
         ("repoll", submitted),
         ("cancel", queued),
@@ -88,7 +89,7 @@ def test_redeliver_an_event_from_the_job_page(browser, svc, make_job, sent_tasks
     post(browser, f"/ops/jobs/{job_id}/redeliver", confirm="yes", event=event_id)
     assert svc.redis.zscore(keys.DEAD_DELIVERIES, event_id) is None
     assert svc.redis.zscore(keys.DUE_DELIVERY, event_id) is not None
-    assert (dispatch.DELIVER, (event_id,)) in sent_tasks
+    assert (enqueue.DELIVER, (event_id,)) in sent_tasks
     entry = svc.jobs.timeline(job_id)[-1]
     assert (entry["type"], entry["action"], entry["actor"]) == ("operator", "redeliver", OPERATOR)
     assert actions.audit_log(svc)[0]["target"] == event_id
@@ -116,7 +117,7 @@ def test_bulk_redeliver_replays_exactly_the_clients_dead_letters(
     assert "<strong>2</strong> dead-lettered event(s) of acme" in confirm
     answer = post(browser, "/ops/bulk/redeliver", confirm="yes", client=acme.id)
     assert answer.status_code == 302
-    assert sorted(t[1][0] for t in sent_tasks if t[0] == dispatch.DELIVER) == sorted(mine)
+    assert sorted(t[1][0] for t in sent_tasks if t[0] == enqueue.DELIVER) == sorted(mine)
     assert svc.redis.zrange(keys.DEAD_DELIVERIES, 0, -1) == [theirs]
     assert [e["action"] for e in actions.audit_log(svc)].count("redeliver") == 2
     assert actions.audit_log(svc)[0]["action"] == "bulk_redeliver"

@@ -7,8 +7,9 @@ from argon2 import PasswordHasher
 
 from ops import operators
 from ops.operators import OperatorStore
-from orchestrator import actions, clock
-from orchestrator.state import JobState
+from orchestrator.core import clock
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import JobState
 from tests.ops.conftest import OPERATOR, PASSWORD, csrf_of, sign_in
 
 ATTACKER = "203.0.113.66"

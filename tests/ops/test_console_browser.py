@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from orchestrator import keys
+from orchestrator.core import keys
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -6,8 +6,8 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from orchestrator import keys, tokens
-from orchestrator.state import JobState
+from orchestrator.core import keys, tokens
+from orchestrator.jobs.state import JobState
 from tests.ops.conftest import MODEL, dead_letter
 
 OTHER_MODEL = "pixverse-c1-text-to-video"

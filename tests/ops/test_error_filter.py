@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ops.console import ERROR_CODES
-from orchestrator.error_codes import ErrorCode
+from orchestrator.core.error_codes import ErrorCode
 
 
 def test_the_console_filters_by_every_error_code():

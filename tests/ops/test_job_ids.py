@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from orchestrator import actions
-from orchestrator.cli import cli
-from orchestrator.state import JobState
+from ops.cli import cli
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import JobState
 
 MISSING = "job_" + "0" * 26
 SUFFIXES = (":timeline", ":events", "x", "\u00e9", " ")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from orchestrator import keys
-from orchestrator.jobs import JobFilter, index_for
-from orchestrator.state import JobState
+from orchestrator.core import keys
+from orchestrator.jobs.state import JobState
+from orchestrator.jobs.store import JobFilter, index_for
 
 OTHER = "pixverse-c1-text-to-video"
 

@@ -12,11 +12,12 @@ import redis
 from click.testing import CliRunner
 
 from devtools.devstack import Stack
+from ops.cli import cli
 from ops.operators import OperatorStore
-from orchestrator import actions, keys
-from orchestrator.cli import cli
+from orchestrator.core import keys
+from orchestrator.jobs import actions
+from orchestrator.jobs.state import JobState
 from orchestrator.services import Services, build_services
-from orchestrator.state import JobState
 from tests.conftest import make_settings
 from tests.ops.conftest import dead_letter, job_maker
 

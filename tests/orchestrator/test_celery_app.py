@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from orchestrator import celery_app, dispatch
+from orchestrator import celery_app
+from orchestrator.core import enqueue
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +19,8 @@ def test_late_acks_prefetch_one_json_only() -> None:
     assert config["worker_prefetch_multiplier"] == 1
     assert config["task_serializer"] == "json"
     assert config["accept_content"] == ["json"]
-    assert config["beat_scheduler"] == "orchestrator.beat:ResilientRedBeatScheduler"
-    assert config["task_routes"] == dispatch.ROUTES
+    assert config["beat_scheduler"] == "orchestrator.reconcile.beat:ResilientRedBeatScheduler"
+    assert config["task_routes"] == enqueue.ROUTES
 
 
 def test_visibility_timeout_outlasts_any_task_run() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from orchestrator import keys
+from orchestrator.core import keys
 from tests.conftest import System, wait_for
 
 TERMINAL = ("completed", "failed", "canceled")

@@ -19,7 +19,7 @@ import psutil
 import requests
 
 from devtools.devstack import Proc, Stack
-from orchestrator.state import TERMINAL
+from orchestrator.jobs.state import TERMINAL
 from tests.conftest import System, start_system, wait_for
 
 MODEL = "pixverse-v6-text-to-video"

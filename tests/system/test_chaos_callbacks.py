@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from devtools.devstack import SIM_API_KEY
-from orchestrator.clients import DEFAULT_EVENT_TYPES
+from orchestrator.core.clients import DEFAULT_EVENT_TYPES
 from tests.conftest import System, fresh, wait_for
 from tests.system.resilience_support import (
     assert_one_accepted_submit_each,

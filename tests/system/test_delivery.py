@@ -15,8 +15,8 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from orchestrator import clock, keys
-from orchestrator.state import event_key
+from orchestrator.core import clock, keys
+from orchestrator.jobs.state import event_key
 from tests.conftest import SYSTEM_ENV, wait_for
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,10 @@ import pytest
 import requests
 
 from devtools.devstack import Stack
-from orchestrator import delivery, keys
-from orchestrator.state import event_key
+from orchestrator.core import keys
+from orchestrator.jobs.state import event_key
 from tests.conftest import System, start_system, wait_for
+from webhooks.outbound import delivery
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devtools.devstack import Stack
-from orchestrator import keys
+from orchestrator.core import keys
 from tests.conftest import System, start_system, wait_for
 
 pytestmark = pytest.mark.integration

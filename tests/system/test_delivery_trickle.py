@@ -21,8 +21,10 @@ from datetime import datetime
 import pytest
 
 from devtools.devstack import Stack
-from orchestrator import delivery, dispatch, reconcile
+from orchestrator.core import enqueue
+from orchestrator.reconcile import steps
 from tests.conftest import System, start_system, wait_for
+from webhooks.outbound import delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -33,7 +35,7 @@ TRICKLER_EVENTS = 12  # three times the cap: some always wait, deferred, for a l
 HOLD_SECONDS = 160  # beyond two of beat's claim periods, so its re-sends happen
 HEALTHY_EVERY_SECONDS = 5.0
 HEALTHY_LATENCY_SECONDS = 5.0  # job completed -> event received at the other client's endpoint
-DELIVERY_RECEIVED = f"Task {dispatch.DELIVER}["  # Celery's log line for a task it runs
+DELIVERY_RECEIVED = f"Task {enqueue.DELIVER}["  # Celery's log line for a task it runs
 # Long enough that no trickler event runs out of attempts while the test holds.
 SCHEDULE = ",".join(["0"] + ["1"] * 59)
 
@@ -124,7 +126,7 @@ def test_a_trickling_endpoint_holds_at_most_its_cap_while_others_arrive_in_secon
     trickle_system, trickler
 ):
     system = trickle_system
-    assert HOLD_SECONDS > 2 * reconcile.CLAIM_SECONDS
+    assert HOLD_SECONDS > 2 * steps.CLAIM_SECONDS
     _, slow_key = system.new_client("trickler", callback_url=trickler.url)
     _, healthy_key = system.new_client("healthy")
     for i in range(TRICKLER_EVENTS):

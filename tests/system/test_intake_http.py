@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orchestrator import keys
+from orchestrator.core import keys
 from tests.orchestrator.model_inputs import INVALID_INPUTS, VALID_INPUTS
 from tests.system.lifecycle_helpers import submit, wait_events_settled, wait_terminal
 

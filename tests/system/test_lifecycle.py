@@ -11,8 +11,8 @@ import sys
 import pytest
 import requests
 
-from orchestrator import keys
-from orchestrator.catalog import MODELS
+from orchestrator.core import keys
+from orchestrator.intake.catalog import MODELS
 from tests.conftest import wait_for
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import (

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator import keys
-from orchestrator.state import event_key
+from orchestrator.core import keys
+from orchestrator.jobs.state import event_key
 from tests.conftest import System, fresh, wait_for
 from tests.system.resilience_support import accepted_per_job, cli, dedicated_system, post_jobs
 

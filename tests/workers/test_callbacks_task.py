@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import dispatch, keys
-from orchestrator.jobs import NewJob
-from orchestrator.state import JobState
-from webhooks.inbox import CallbackInbox
+from orchestrator.core import enqueue, keys
+from orchestrator.jobs.state import JobState
+from orchestrator.jobs.store import NewJob
+from webhooks.inbound.inbox import CallbackInbox
 from workers.callbacks import apply_callback
 
 S = JobState
@@ -39,7 +39,7 @@ def test_completed_callback_completes_once(app, svc, sent_tasks, job_id):
         assert apply_callback(inbox_id) == "gone"
     job = svc.jobs.get(job_id)
     assert job["status"] == "completed" and job["output"]["media_url"] == ["https://cdn/x.mp4"]
-    assert [t for t, _ in sent_tasks] == [dispatch.DELIVER]
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
     assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and svc.redis.hlen(keys.job_events(job_id)) == 1
 
 
@@ -53,7 +53,7 @@ def test_late_processing_after_terminal_is_recorded_and_ignored(app, svc, sent_t
         "message": "bad prompt",
     }
     assert svc.jobs.timeline(job_id)[-1]["type"] == "ignored"
-    assert [t for t, _ in sent_tasks] == [dispatch.DELIVER]
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
 
 
 def test_error_status_fails_with_upstream_error(app, svc, sent_tasks, job_id):

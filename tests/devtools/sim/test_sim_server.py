@@ -21,7 +21,7 @@ from devtools.sim.engine import SimEngine
 from devtools.sim.knobs import SimConfig
 from devtools.sim.server import create_sim_app
 from devtools.sim.timeline import FAILED_MESSAGES
-from orchestrator.catalog import MODELS
+from orchestrator.intake.catalog import MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KEY = "sim-key"

@@ -1,0 +1,117 @@
+"""Typed views of the stored hashes: each record is built from its Redis hash in one place.
+
+Redis hands back strings (the connection decodes responses); these classes turn them into
+typed fields once, so the code that uses a record never parses a field itself. The stores
+(``JobStore``, the event hashes written by ``transition.lua``) keep the hashes as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.jobs.state import JobState
+
+
+def _json(value: str | None, default: Any) -> Any:
+    return json.loads(value) if value else default
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One downstream event (``evt:<id>``): the job as it was when the event was made, and
+    where its delivery stands. Missing fields read as their defaults: a hash a settle wrote
+    after the event expired holds only a few fields, and reads as not pending."""
+
+    id: str
+    type: str
+    job_id: str
+    client_id: str
+    created_at: str
+    snapshot: dict[str, str] = field(repr=False)
+    state: str = ""
+    attempts: int = 0
+    seq: int = 0
+    generation: int = 1
+    deferrals: int = 0
+    due_at: float | None = None
+    next_attempt_at: str | None = None
+    settled_at: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[str, str]) -> Event:
+        return cls(
+            id=raw.get("id", ""),
+            type=raw.get("type", ""),
+            job_id=raw.get("job_id", ""),
+            client_id=raw.get("client_id", ""),
+            created_at=raw.get("created_at", ""),
+            snapshot=_json(raw.get("snapshot"), {}),
+            state=raw.get("state", ""),
+            attempts=int(raw.get("attempts") or 0),
+            seq=int(raw.get("seq") or 0),
+            generation=int(raw.get("generation") or 1),
+            deferrals=int(raw.get("deferrals") or 0),
+            due_at=_float(raw.get("due_at")),
+            next_attempt_at=raw.get("next_attempt_at") or None,
+            settled_at=raw.get("settled_at") or None,
+            note=raw.get("note") or None,
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job (``job:<id>``) with the fields the API's job object and the console read.
+    A view only: compare-and-set guards keep using the raw strings they compare."""
+
+    id: str
+    state: JobState
+    client_id: str
+    model: str
+    created_at: str
+    updated_at: str
+    input: dict[str, Any] = field(repr=False)
+    metadata: dict[str, Any] = field(repr=False)
+    callback_url: str | None = None
+    request_id: str | None = None
+    upstream_status: str | None = None
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    estimated_cost_usd: float | None = None
+    attempts: int = 0
+    polls: int = 0
+    completed_at: str | None = None
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[str, str]) -> Job:
+        return cls(
+            id=raw["id"],
+            state=JobState(raw["status"]),
+            client_id=raw.get("client_id", ""),
+            model=raw.get("model", ""),
+            created_at=raw.get("created_at", ""),
+            updated_at=raw.get("updated_at") or raw.get("created_at", ""),
+            input=_json(raw.get("input"), {}),
+            metadata=_json(raw.get("metadata"), {}),
+            callback_url=raw.get("callback_url") or None,
+            request_id=raw.get("request_id") or None,
+            upstream_status=raw.get("upstream_status") or None,
+            output=_json(raw.get("output"), None),
+            error=_json(raw.get("error"), None),
+            estimated_cost_usd=_float(raw.get("estimated_cost_usd")),
+            attempts=int(raw.get("attempts") or 0),
+            polls=int(raw.get("polls") or 0),
+            completed_at=raw.get("completed_at") or None,
+        )
+
+
+def job_from_store(raw: Mapping[str, str] | None) -> Job | None:
+    """A ``Job`` from ``JobStore.get_raw``'s answer (None stays None)."""
+    return Job.from_hash(raw) if raw is not None else None

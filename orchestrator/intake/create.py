@@ -1,0 +1,115 @@
+"""Turning a client's request into a stored, queued job.
+
+Validation happens entirely before anything is written: a request that fails it changes
+nothing and enqueues nothing. The submit task is enqueued only after the job is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from marshmallow import ValidationError
+
+from orchestrator.core import enqueue
+from orchestrator.core.clients import Client
+from orchestrator.core.errors import ApiError, validation_error
+from orchestrator.core.urls import UnsafeUrl, check_consumer_url
+from orchestrator.intake import catalog
+from orchestrator.intake.schemas import MAX_IDEMPOTENCY_KEY, JobCreateSchema
+from orchestrator.jobs.store import NewJob
+from orchestrator.services import Services
+
+_CREATE_SCHEMA = JobCreateSchema()
+
+
+def parse_job_request(svc: Services, body: Any) -> NewJob:
+    """Raises ApiError(422) with field paths such as ``input.duration``."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The body must be a JSON object.")
+    try:
+        data = _CREATE_SCHEMA.load(body)
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    spec = catalog.get_model(data["model"])
+    if spec is None:
+        raise validation_error({"model": [f"unknown model {data['model']!r}; see /v1/models"]})
+    try:
+        model_input = catalog.validate_input(spec.id, data["input"])
+    except ValidationError as exc:
+        raise validation_error(exc.messages, "input") from None
+    callback_url = checked_callback_url(svc, data.get("callback_url"))
+    return NewJob(
+        client_id="",
+        model=spec.id,
+        input=model_input,
+        metadata=data["metadata"],
+        callback_url=callback_url,
+        estimated_cost_usd=catalog.estimate_cost_usd(spec.id, model_input),
+        webhook_mode=svc.settings.pixazo_webhook_mode,
+    )
+
+
+def checked_callback_url(svc: Services, url: str | None) -> str | None:
+    """A consumer URL a client gave us, refused (422) when we may not call it (SSRF)."""
+    if url:
+        try:
+            check_consumer_url(url, svc.settings.allow_http)
+        except UnsafeUrl as exc:
+            raise validation_error({"callback_url": [str(exc)]}) from None
+    return url
+
+
+def gateway_body_to_request(body: Any) -> dict[str, Any]:
+    """The resellers' flat ``{"model", "prompt", ...}`` body as a /v1/jobs body."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The body must be a JSON object.")
+    flat = dict(body)
+    envelope = {k: flat.pop(k) for k in ("callback_url", "metadata") if k in flat}
+    if not isinstance(flat.get("model"), str):
+        raise validation_error({"model": ["Missing data for required field."]})
+    try:
+        model_id, model_input = catalog.gateway_to_input(flat)
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    return {"model": model_id, "input": model_input, **envelope}
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > MAX_IDEMPOTENCY_KEY or not value.isprintable():
+        raise validation_error(
+            {"Idempotency-Key": [f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"]}
+        )
+    return value
+
+
+def submit_job(
+    svc: Services, client: Client, body: Any, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """(job object, created?) — created is False when the idempotency key replays a job."""
+    key = check_idempotency_key(idempotency_key)
+    request = parse_job_request(svc, body)
+    new = NewJob(**{**request.__dict__, "client_id": client.id})
+    result = svc.jobs.create(new, idempotency_key=key, fingerprint=fingerprint(body))
+    if not result.created:
+        if not result.fingerprint_matches:
+            raise ApiError(
+                409,
+                "idempotency_conflict",
+                "This Idempotency-Key was used with a different request body.",
+                {"job_id": result.job_id},
+            )
+        existing = svc.jobs.get(result.job_id, client.id)
+        if existing is None:  # expired under the key: behave as a fresh request would
+            raise ApiError(409, "idempotency_conflict", "The job of this key no longer exists.")
+        return existing, False
+    enqueue.submit(result.job_id)
+    return svc.jobs.get(result.job_id), True  # type: ignore[return-value]

@@ -1,0 +1,275 @@
+"""What operators (and clients, for cancel) can do to a job: one implementation behind the API,
+the CLI and the console, each action written to the job's timeline and to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from orchestrator.core import clock, enqueue, keys
+from orchestrator.core.error_codes import ErrorCode
+from orchestrator.jobs import lifecycle
+from orchestrator.jobs.state import (
+    ACTIVE,
+    ATTEMPT_TOKEN,
+    CHARGE_RISK,
+    GEN_ATTEMPTS,
+    GENERATION,
+    IN_SUBMIT,
+    MAY_BE_CHARGED,
+    PUBLIC_STATUS,
+    RETIRED,
+    JobState,
+)
+from orchestrator.jobs.store import JobFilter, index_for
+from orchestrator.services import Services
+from webhooks.outbound import delivery
+
+AUDIT_KEEP = 10_000
+BULK_LIMIT = 500  # jobs or events one bulk action touches; run it again for more
+_BULK_PAGES = 20  # pages of the job list a bulk selection may read
+_CAS_TRIES = 5
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str
+    status: str | None = None
+    data: dict[str, Any] | None = None
+
+
+def audit(svc: Services, actor: str, action: str, target: str, detail: str = "") -> None:
+    entry = {
+        "at": clock.iso(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": detail,
+    }
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.lpush(keys.AUDIT, json.dumps(entry))
+    pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
+    pipe.execute()
+
+
+def audit_log(svc: Services, limit: int = 100) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in svc.redis.lrange(keys.AUDIT, 0, limit - 1)]
+
+
+def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
+    for _ in range(_CAS_TRIES):
+        state = svc.jobs.state_of(job_id)
+        if state is None:
+            return ActionResult(False, "no such job")
+        if state not in ACTIVE:
+            return ActionResult(
+                False, f"the job is already {PUBLIC_STATUS[state]}", PUBLIC_STATUS[state]
+            )
+        error = {"code": ErrorCode.CANCELED, "message": f"Canceled by {actor}"}
+        fields: dict[str, Any] = {"error": error}
+        if state in IN_SUBMIT:  # canceled mid-submit: Pixazo may have the job all the same
+            fields.update(MAY_BE_CHARGED)
+        result = lifecycle.move(
+            svc,
+            job_id,
+            expected=[state],
+            to=JobState.CANCELED,
+            fields=fields,
+            timeline={"reason": "canceled", "actor": actor},
+            emit=True,
+        )
+        if result.applied:
+            audit(svc, actor, "cancel", job_id)
+            return ActionResult(True, "canceled", "canceled")
+    return ActionResult(False, "the job kept changing; try again")
+
+
+def may_be_charged(raw: Mapping[str, str]) -> bool:
+    """Pixazo may have charged this job already: any submit of it was accepted or had an
+    unknown outcome, or Pixazo called back about it. A resubmit may then be a second charge."""
+    return bool(
+        raw.get(CHARGE_RISK) == "1" or raw.get("request_id") or JobState(raw["status"]) in IN_SUBMIT
+    )
+
+
+def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) -> ActionResult:
+    """Resubmit a failed job (or one stuck with an unknown submit outcome), as a new generation.
+
+    A retry starts a fresh attempt budget and gets its own events. A job Pixazo may already
+    have charged needs ``confirm_charge``: without it nothing is sent and the answer says why.
+    """
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return ActionResult(False, "no such job")
+    state = JobState(raw["status"])
+    if state not in (JobState.FAILED, JobState.SUBMIT_UNKNOWN):
+        return ActionResult(
+            False, f"only failed jobs can be retried (this one is {state})", PUBLIC_STATUS[state]
+        )
+    if may_be_charged(raw) and not confirm_charge:
+        return ActionResult(
+            False,
+            "this job may already have been charged by Pixazo; a resubmit is a second charge "
+            "(confirm to proceed)",
+            PUBLIC_STATUS[state],
+            {"needs_confirmation": True, "request_id": raw.get("request_id") or None},
+        )
+    now = clock.now()
+    result = svc.states.transition(
+        job_id,
+        expected=[state],
+        to=JobState.QUEUED,
+        fields={
+            "error": None,
+            "output": None,
+            "upstream_status": None,
+            "request_id": None,
+            ATTEMPT_TOKEN: None,
+            GEN_ATTEMPTS: "0",
+            RETIRED: _retired_with(raw),
+            "indexed_ms": str(int(now * 1000)),
+        },
+        incr=(GENERATION,),
+        due_at=now,
+        deadline_at=now + svc.settings.job_deadline_seconds,
+        timeline={
+            "reason": "operator retry",
+            "actor": actor,
+            "previous_request_id": raw.get("request_id") or None,
+            "confirmed_charge": confirm_charge,
+        },
+        # What was checked above must still hold: the same generation, no new request bound.
+        require={f: raw.get(f, "") for f in (GENERATION, "request_id", RETIRED)},
+    )
+    if not result.applied:
+        return ActionResult(False, "the job changed meanwhile; reload and try again")
+    enqueue.submit(job_id)
+    audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
+    return ActionResult(True, "queued for resubmission", "queued")
+
+
+def _retired_with(raw: Mapping[str, str]) -> list[str]:
+    """The job's replaced Pixazo requests: their late callbacks must not undo a retry."""
+    retired: list[str] = json.loads(raw.get(RETIRED) or "[]")
+    if raw.get("request_id"):
+        retired.append(raw["request_id"])
+    return retired
+
+
+def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:
+    state = svc.jobs.state_of(job_id)
+    if state is None:
+        return ActionResult(False, "no such job")
+    if state not in (JobState.SUBMITTED, JobState.PROCESSING):
+        return ActionResult(False, f"only submitted jobs can be polled (this one is {state})")
+    svc.jobs.append_timeline(job_id, {"type": "operator", "action": "repoll", "actor": actor})
+    enqueue.poll(job_id)
+    audit(svc, actor, "repoll", job_id)
+    return ActionResult(True, "poll requested")
+
+
+def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
+    return dict(cast("dict[str, str]", svc.redis.hgetall(keys.job_events(job_id))))
+
+
+def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
+    if not delivery.replay(svc, event_id):
+        return ActionResult(False, "no such event")
+    job_id = cast("str | None", svc.redis.hget(keys.event(event_id), "job_id"))
+    if job_id:
+        svc.jobs.append_timeline(
+            job_id,
+            {"type": "operator", "action": "redeliver", "actor": actor, "event_id": event_id},
+        )
+    enqueue.deliver(event_id)
+    audit(svc, actor, "redeliver", event_id)
+    return ActionResult(True, "redelivery queued")
+
+
+def redeliver_job(svc: Services, job_id: str, actor: str) -> ActionResult:
+    events = job_event_ids(svc, job_id)
+    if not events:
+        return ActionResult(False, "this job has no events")
+    for event_id in events.values():
+        redeliver(svc, event_id, actor)
+    return ActionResult(True, f"{len(events)} event(s) queued for redelivery")
+
+
+def dead_letters(
+    svc: Services, client_id: str | None = None, limit: int = BULK_LIMIT
+) -> list[dict[str, str]]:
+    """Dead-lettered events (their hashes), newest first, of one client or of all."""
+    index = keys.client_dead_deliveries(client_id) if client_id else keys.DEAD_DELIVERIES
+    ids = cast("list[str]", svc.redis.zrevrange(index, 0, limit - 1))
+    pipe = svc.redis.pipeline(transaction=False)
+    for event_id in ids:
+        pipe.hgetall(keys.event(event_id))
+    return [dict(evt) for evt in pipe.execute() if evt]
+
+
+def failed_jobs(
+    svc: Services,
+    error_code: str | None,
+    client_id: str | None = None,
+    model: str | None = None,
+    limit: int = BULK_LIMIT,
+) -> list[dict[str, str]]:
+    """Failed jobs (raw), newest first, optionally with one error code, client or model."""
+    flt = JobFilter(status="failed", client_id=client_id, model=model, error_code=error_code)
+    index, keep = index_for(flt, svc.redis)
+    out: list[dict[str, str]] = []
+    cursor = None
+    for _ in range(_BULK_PAGES):
+        page = svc.jobs.list_range(index, limit - len(out), cursor, keep=keep)
+        out += [raw for raw in svc.jobs.get_many(page.ids) if raw]
+        cursor = page.next_cursor
+        if cursor is None or len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def retry_failed(
+    svc: Services,
+    actor: str,
+    error_code: str | None,
+    client_id: str | None = None,
+    model: str | None = None,
+    confirm_charge: bool = False,
+    limit: int = BULK_LIMIT,
+) -> ActionResult:
+    """Resubmit the failed jobs of a selection; any that Pixazo accepted before need
+    ``confirm_charge``, because each of their resubmits is a second charge."""
+    jobs = failed_jobs(svc, error_code, client_id, model, limit)
+    charged = sum(1 for raw in jobs if may_be_charged(raw))
+    if charged and not confirm_charge:
+        return ActionResult(
+            False,
+            f"{charged} of these {len(jobs)} job(s) may have been charged by Pixazo: "
+            "resubmitting them may be a second charge each (confirm to proceed)",
+            data={"needs_confirmation": True, "count": len(jobs), "charged": charged},
+        )
+    done = [raw["id"] for raw in jobs if retry(svc, raw["id"], actor, confirm_charge).ok]
+    target = " ".join(f"{k}={v}" for k, v in (("client", client_id), ("model", model)) if v)
+    audit(svc, actor, "bulk_retry", target or "all clients", f"{error_code}: {len(done)} job(s)")
+    return ActionResult(
+        True, f"{len(done)} failed job(s) queued for resubmission", data={"count": len(done)}
+    )
+
+
+def redeliver_client_since(svc: Services, client_id: str, since: float, actor: str) -> ActionResult:
+    """Replay every delivery of ``client_id`` dead-lettered at or after ``since`` (unix s)."""
+    if svc.clients.get(client_id) is None:
+        return ActionResult(False, "no such client")
+    event_ids = [
+        e for e in delivery.dead_since(svc, client_id, since) if redeliver(svc, e, actor).ok
+    ]
+    audit(svc, actor, "bulk_redeliver", client_id, f"{len(event_ids)} since {clock.iso(since)}")
+    return ActionResult(
+        True,
+        f"{len(event_ids)} failed delivery(ies) queued for redelivery",
+        data={"client_id": client_id, "since": clock.iso(since), "event_ids": event_ids},
+    )

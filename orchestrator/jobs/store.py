@@ -1,0 +1,371 @@
+"""The job store: creating jobs, reading them back, and the timeline each job keeps.
+
+Writes that change a job's state go through :mod:`orchestrator.jobs.state`; this module creates
+jobs (with their idempotency key, in one atomic step) and holds the readers.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from orchestrator.core import clock, keys, lua
+from orchestrator.core.ids import is_id, new_id
+from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+MAX_PAGE = 100
+MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
+JOB_PREFIX = "job"
+_SCAN_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class NewJob:
+    client_id: str
+    model: str
+    input: dict[str, Any]
+    metadata: dict[str, Any]
+    callback_url: str | None
+    estimated_cost_usd: float | None
+    webhook_mode: str
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    job_id: str
+    created: bool  # False: the idempotency key named an earlier job
+    fingerprint_matches: bool = True
+
+
+class JobStore:
+    def __init__(self, r: redis.Redis, deadline_seconds: int, first_submit_grace: float) -> None:
+        self._redis = r
+        self._deadline = deadline_seconds
+        self._grace = first_submit_grace
+        self._create = r.register_script(lua.source("create_job"))
+
+    def create(
+        self,
+        job: NewJob,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        now: float | None = None,
+    ) -> CreateResult:
+        """Store a queued job, or return the job an earlier request with the same key made.
+
+        The job sits in the submit due-set a little in the future: the intake enqueues the
+        submit task right away, and the due-set only catches a message the broker lost.
+        """
+        moment = clock.now() if now is None else now
+        job_id = new_id("job", moment)
+        stamp = clock.iso(moment)
+        fields = {
+            "id": job_id,
+            "client_id": job.client_id,
+            "status": JobState.QUEUED.value,
+            "model": job.model,
+            "input": json.dumps(job.input),
+            "metadata": json.dumps(job.metadata),
+            "callback_url": job.callback_url or "",
+            "estimated_cost_usd": ""
+            if job.estimated_cost_usd is None
+            else repr(job.estimated_cost_usd),
+            "attempts": "0",
+            GENERATION: "1",
+            "webhook_mode": job.webhook_mode,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "created_ms": str(int(moment * 1000)),
+        }
+        idem_key = keys.idempotency(job.client_id, idempotency_key) if idempotency_key else ""
+        intake = {"at": stamp, "type": "intake", "model": job.model, "to": JobState.QUEUED.value}
+        created, existing = self._create(
+            keys=[
+                keys.job(job_id),
+                keys.timeline(job_id),
+                idem_key,
+                keys.DUE_SUBMIT,
+                keys.DUE_DEADLINE,
+                keys.ALL_JOBS,
+                keys.status_index(PUBLIC_STATUS[JobState.QUEUED]),
+                keys.client_index(job.client_id),
+                keys.client_status_index(job.client_id, PUBLIC_STATUS[JobState.QUEUED]),
+                keys.model_index(job.model),
+                keys.client_model_index(job.client_id, job.model),
+            ],
+            args=[
+                job_id,
+                fields["created_ms"],
+                json.dumps(fields),
+                repr(moment + self._grace),
+                repr(moment + self._deadline),
+                json.dumps({"job_id": job_id, "fingerprint": fingerprint}),
+                IDEMPOTENCY_TTL_SECONDS,
+                json.dumps(intake),
+            ],
+        )
+        if created == 1:
+            return CreateResult(job_id=job_id, created=True)
+        record = json.loads(existing)
+        return CreateResult(
+            job_id=record["job_id"],
+            created=False,
+            fingerprint_matches=record["fingerprint"] == fingerprint,
+        )
+
+    def get_raw(self, job_id: str) -> dict[str, str] | None:
+        data = self._redis.hgetall(keys.job(job_id))
+        return {_s(k): _s(v) for k, v in data.items()} if data else None
+
+    def find(self, job_id: str, client_id: str | None = None) -> dict[str, str] | None:
+        """The raw job for an id from outside (a URL, a form, a CLI argument), the one check
+        every such reader uses: None alike for an id not of our shape (it never reaches Redis,
+        where ``job_...:timeline`` names another key type), a missing job and, with
+        ``client_id``, another client's job."""
+        if not is_id(job_id, JOB_PREFIX):
+            return None
+        raw = self.get_raw(job_id)
+        if raw is None or (client_id is not None and raw.get("client_id") != client_id):
+            return None
+        return raw
+
+    def get(self, job_id: str, client_id: str | None = None) -> dict[str, Any] | None:
+        """The public job object; ``client_id`` hides other clients' jobs (as absent)."""
+        raw = self.find(job_id, client_id)
+        return render(raw) if raw else None
+
+    def state_of(self, job_id: str) -> JobState | None:
+        value = self._redis.hget(keys.job(job_id), "status")
+        return JobState(_s(value)) if value else None
+
+    def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
+        record = {"at": clock.iso(), **entry}
+        self._redis.rpush(keys.timeline(job_id), json.dumps(record))
+
+    def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self._redis.lrange(keys.timeline(job_id), 0, limit - 1)]
+
+    def job_for_request(self, upstream_request_id: str) -> str | None:
+        value = self._redis.get(keys.request_id(upstream_request_id))
+        return _s(value) if value else None
+
+    def bind_request(self, upstream_request_id: str, job_id: str, ttl_seconds: int) -> None:
+        self._redis.set(keys.request_id(upstream_request_id), job_id, ex=ttl_seconds)
+
+    def list_ids(
+        self,
+        index: str,
+        limit: int,
+        cursor: str | None = None,
+        keep: Callable[[dict[str, str]], bool] | None = None,
+    ) -> tuple[list[str], str | None]:
+        """A page of ids from ``index``, newest first, after ``cursor``; and the next cursor.
+
+        ``keep`` is an optional predicate on the raw job, for the filters no index covers; it
+        is :meth:`list_range`'s bounded, pipelined examination (a page may end short with a
+        cursor that continues the search)."""
+        page = self.list_range(index, limit, cursor, keep=keep)
+        return page.ids, page.next_cursor
+
+    def _walk(
+        self,
+        index: str,
+        position: tuple[float, str] | None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> Iterator[tuple[str, float]]:
+        """Members in (score, member) descending order, strictly after ``position``, with
+        scores within [``low``, ``high``] when given."""
+        chunk = _SCAN_CHUNK
+        bottom = "-inf" if low is None else repr(float(low))
+        while True:
+            bounds = [b for b in (high, position[0] if position else None) if b is not None]
+            top = repr(float(min(bounds))) if bounds else "+inf"
+            rows = cast(
+                list[tuple[str, float]],
+                self._redis.zrevrangebyscore(
+                    index, top, bottom, start=0, num=chunk, withscores=True
+                ),
+            )
+            fresh = [(_s(m), s) for m, s in rows if _after((s, _s(m)), position)]
+            if not fresh and len(rows) == chunk:
+                chunk *= 2  # a whole chunk shares the cursor's score: read further
+                continue
+            yield from fresh
+            if len(rows) < chunk or not fresh:
+                return
+            position = (fresh[-1][1], fresh[-1][0])
+            chunk = _SCAN_CHUNK
+
+    def count(self, index: str) -> int:
+        return int(self._redis.zcard(index))
+
+    def list_range(
+        self,
+        index: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        keep: Callable[[dict[str, str]], bool] | None = None,
+        max_examined: int = MAX_EXAMINED,
+    ) -> Page:
+        """A page of ids from ``index``, newest first, after ``cursor``, within a created-time
+        range, reading the jobs ``keep`` looks at in pipelined chunks; it stops after
+        ``max_examined`` members (reading no more than that) so that a rare match costs a
+        bounded page, and the cursor then continues the search."""
+        limit = max(1, min(limit, MAX_PAGE))
+        out: list[str] = []
+        last: tuple[float, str] | None = None
+        examined = 0
+        walk = self._walk(index, decode_cursor(cursor), since_ms, until_ms)
+        while True:
+            room = max_examined - examined
+            if room <= 0 and last is not None:
+                return Page(out, encode_cursor(*last), examined_all=False)
+            batch = list(itertools.islice(walk, min(_SCAN_CHUNK, max(room, 1))))
+            if not batch:
+                return Page(out, None)
+            raws = self.get_many([m for m, _ in batch]) if keep is not None else None
+            for i, (job_id, score) in enumerate(batch):
+                raw = raws[i] if raws is not None else None
+                matches = raws is None or (raw is not None and keep is not None and keep(raw))
+                if matches and len(out) == limit:
+                    return Page(out, encode_cursor(*last) if last else None)
+                if matches:
+                    out.append(job_id)
+                last = (score, job_id)
+                examined += 1
+
+    def get_many(self, job_ids: list[str]) -> list[dict[str, str] | None]:
+        """Raw job hashes in one round trip (``None`` for a job that has expired)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        return [{_s(k): _s(v) for k, v in d.items()} if d else None for d in pipe.execute()]
+
+
+@dataclass(frozen=True)
+class Page:
+    ids: list[str]
+    next_cursor: str | None
+    examined_all: bool = True  # False: the examination cap ended the page early
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What an operator filters the job list by; ``index_for`` picks the index that serves it."""
+
+    status: str | None = None
+    client_id: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+
+
+def index_for(f: JobFilter, r: redis.Redis) -> tuple[str, Callable[[dict[str, str]], bool] | None]:
+    """The narrowest index for the filter, and a predicate for what that index does not cover.
+
+    Every combination has an index except status+model (without a client): there the smaller
+    of the two indexes is read and the other attribute is checked on each job."""
+    if f.client_id and f.status:
+        index = keys.client_status_index(f.client_id, f.status)
+    elif f.client_id and f.model:
+        index = keys.client_model_index(f.client_id, f.model)
+    elif f.client_id:
+        index = keys.client_index(f.client_id)
+    elif f.status and f.model:
+        by_status, by_model = keys.status_index(f.status), keys.model_index(f.model)
+        pipe = r.pipeline(transaction=False)
+        pipe.zcard(by_status)
+        pipe.zcard(by_model)
+        n_status, n_model = pipe.execute()
+        index = by_status if n_status <= n_model else by_model
+    elif f.status:
+        index = keys.status_index(f.status)
+    elif f.model:
+        index = keys.model_index(f.model)
+    else:
+        index = keys.ALL_JOBS
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    if f.model and f.client_id and f.status:
+        checks.append(lambda raw: raw.get("model") == f.model)
+    elif f.model and f.status and not f.client_id:
+        checks.append(lambda raw: raw.get("model") == f.model)
+        checks.append(lambda raw: PUBLIC_STATUS[JobState(raw["status"])] == f.status)
+    if f.error_code:
+        checks.append(lambda raw: error_code(raw) == f.error_code)
+    if not checks:
+        return index, None
+    return index, lambda raw: all(check(raw) for check in checks)
+
+
+def _after(item: tuple[float, str], position: tuple[float, str] | None) -> bool:
+    if position is None:
+        return True
+    score, member = item
+    return score < position[0] or (score == position[0] and member < position[1])
+
+
+def encode_cursor(score: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}|{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
+    """Raises ValueError for a cursor we did not make."""
+    if not cursor:
+        return None
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        score, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        value = float(score)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if not math.isfinite(value):  # Redis refuses "nan" as a range bound: that would be a 500
+        raise ValueError("malformed cursor")
+    return value, job_id
+
+
+def render(raw: Mapping[str, str]) -> dict[str, Any]:
+    """The job object of API.md from its stored hash."""
+    state = JobState(raw["status"])
+    cost = raw.get("estimated_cost_usd") or ""
+    return {
+        "id": raw["id"],
+        "status": PUBLIC_STATUS[state],
+        "model": raw["model"],
+        "input": _json(raw.get("input"), {}),
+        "metadata": _json(raw.get("metadata"), {}),
+        "callback_url": raw.get("callback_url") or None,
+        "request_id": raw.get("request_id") or None,
+        "upstream_status": raw.get("upstream_status") or None,
+        "output": _json(raw.get("output"), None),
+        "error": _json(raw.get("error"), None),
+        "estimated_cost_usd": float(cost) if cost else None,
+        "attempts": int(raw.get("attempts") or 0),
+        "created_at": raw["created_at"],
+        "updated_at": raw.get("updated_at") or raw["created_at"],
+        "completed_at": raw.get("completed_at") or None,
+    }
+
+
+def error_code(raw: Mapping[str, str]) -> str | None:
+    error = _json(raw.get("error"), None)
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _json(value: str | None, default: Any) -> Any:
+    return json.loads(value) if value else default
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,146 @@
+"""What an upstream status (from a callback or a poll) does to a job.
+
+Callbacks and polls carry the same body, so both end here. The state machine makes the result
+forward-only: a status the job has already passed is recorded on the timeline and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.core import clock, keys
+from orchestrator.core.error_codes import ErrorCode
+from orchestrator.jobs import lifecycle
+from orchestrator.jobs.state import ACTIVE, GENERATION, MAY_BE_CHARGED, RETIRED, JobState
+from orchestrator.services import Services
+
+S = JobState
+# The upstream status -> (states a job may be in to take it, state it moves to).
+_BEFORE_SUBMITTED = frozenset({S.QUEUED, S.SUBMITTING, S.SUBMIT_UNKNOWN})
+_MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
+    "QUEUED": (_BEFORE_SUBMITTED, S.SUBMITTED),
+    "PROCESSING": (_BEFORE_SUBMITTED | {S.SUBMITTED}, S.PROCESSING),
+    "COMPLETED": (ACTIVE, S.COMPLETED),
+    "FAILED": (ACTIVE, S.FAILED),
+    "ERROR": (ACTIVE, S.FAILED),
+}
+_ERROR_CODES = {"FAILED": ErrorCode.UPSTREAM_FAILED, "ERROR": ErrorCode.UPSTREAM_ERROR}
+REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
+_READ_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Applied:
+    moved: bool
+    state: JobState | None
+    event_id: str | None = None
+    ignored_reason: str = ""
+
+
+def _fields(status: Mapping[str, Any]) -> dict[str, Any]:
+    upstream = status["status"]
+    fields: dict[str, Any] = {"request_id": status["request_id"], "upstream_status": upstream}
+    if upstream == "COMPLETED":
+        output = status.get("output") or {"media_url": [], "media_type": "video/mp4"}
+        fields["output"] = {
+            "media_url": list(output.get("media_url") or []),
+            "media_type": output.get("media_type") or "video/mp4",
+        }
+        fields["error"] = None
+    elif upstream in _ERROR_CODES:
+        message = status.get("error") or f"Pixazo reported {upstream}"
+        fields["error"] = {"code": _ERROR_CODES[upstream], "message": str(message)}
+    return fields
+
+
+def apply_upstream(
+    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+) -> Applied:
+    """Apply a parsed status body to the job; enqueue the event delivery it creates.
+
+    The decision rests on the job as read; the move requires that what it rested on (the
+    generation, the requests a retry retired) still holds, and reads again when it does not.
+    """
+    for _ in range(_READ_TRIES):
+        applied = _apply_once(svc, job_id, status, source, stuck_after)
+        if applied is not None:
+            return applied
+    return Applied(False, None, ignored_reason="the job kept changing")
+
+
+def _apply_once(
+    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+) -> Applied | None:
+    upstream = status["status"]
+    raw = svc.jobs.get_raw(job_id)
+    if raw is None:
+        return Applied(False, None, ignored_reason="job not found")
+    bound = raw.get("request_id") or ""
+    retired = json.loads(raw.get(RETIRED) or "[]")
+    other = (bound and bound != status["request_id"]) or status["request_id"] in retired
+    # Another request of this job (an earlier submit whose outcome was unknown, or one an
+    # operator's retry replaced) may still finish it with a video; its failure or progress must
+    # not touch the request the job is now bound to.
+    if other and upstream != "COMPLETED":
+        return _ignore(
+            svc, job_id, JobState(raw["status"]), status, source, "another request of this job"
+        )
+    expected, target = _MOVES[upstream]
+    emit = target in (S.COMPLETED, S.FAILED) or _wants_progress(svc, raw, target)
+    result = lifecycle.move(
+        svc,
+        job_id,
+        expected=expected & ACTIVE,
+        to=target,
+        fields={**_fields(status), **MAY_BE_CHARGED},
+        due_at=clock.now() + stuck_after,
+        timeline={
+            "source": source,
+            "upstream_status": upstream,
+            "request_id": status["request_id"],
+        },
+        emit=emit,
+        require={GENERATION: raw.get(GENERATION, ""), RETIRED: raw.get(RETIRED, "")},
+    )
+    if result.guarded:
+        return None
+    if not result.applied:
+        if result.previous is None:
+            return Applied(False, None, ignored_reason="job not found")
+        if result.previous in (S.SUBMITTED, S.PROCESSING):
+            # Sync-mode progress for a job already there: it is alive, so poll it later.
+            svc.redis.zadd(keys.DUE_POLL, {job_id: clock.now() + stuck_after}, xx=True)
+        return _ignore(svc, job_id, result.previous, status, source, "already past this status")
+    svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS)
+    return Applied(True, target, result.event_id)
+
+
+def _wants_progress(svc: Services, raw: Mapping[str, str], target: JobState) -> bool:
+    if target is not S.PROCESSING:
+        return False
+    client = svc.clients.get(raw["client_id"])
+    return client is not None and "job.processing" in client.event_types
+
+
+def _ignore(
+    svc: Services,
+    job_id: str,
+    state: JobState | None,
+    status: Mapping[str, Any],
+    source: str,
+    reason: str,
+) -> Applied:
+    svc.jobs.append_timeline(
+        job_id,
+        {
+            "type": "ignored",
+            "source": source,
+            "upstream_status": status["status"],
+            "request_id": status["request_id"],
+            "reason": reason,
+        },
+    )
+    return Applied(False, state, ignored_reason=reason)

@@ -1,0 +1,50 @@
+"""Client store: hashed keys, secret rotation with expiry, endpoint updates."""
+
+from __future__ import annotations
+
+from orchestrator.core import clock, keys
+from orchestrator.core.clients import WEBHOOK_SECRET_PREFIX, hash_api_key
+
+
+def test_api_keys_are_stored_only_as_hashes(svc):
+    client, api_key = svc.clients.create("acme", "https://hooks.acme.example/h")
+    stored = svc.redis.hgetall(keys.client(client.id))
+    assert api_key not in str(stored) and stored["api_key_hash"] == hash_api_key(api_key)
+    assert svc.clients.authenticate(api_key).id == client.id
+    assert svc.clients.authenticate(api_key + "x") is None
+    assert client.webhook_secrets[0].startswith(WEBHOOK_SECRET_PREFIX)
+
+
+def test_rotation_keeps_both_secrets_until_the_old_one_expires(svc, monkeypatch):
+    client, _ = svc.clients.create("acme")
+    old = client.webhook_secrets[0]
+    new = svc.clients.rotate_secret(client.id, keep_old_seconds=3600)
+    assert svc.clients.get(client.id).webhook_secrets == (new, old)
+    later = clock.now() + 3601
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert svc.clients.get(client.id).webhook_secrets == (new,)
+
+
+def test_drop_old_secrets_ends_the_overlap_at_once(svc):
+    client, _ = svc.clients.create("acme")
+    new = svc.clients.rotate_secret(client.id)
+    assert len(svc.clients.get(client.id).webhook_secrets) == 2
+    assert svc.clients.drop_old_secrets(client.id) is True
+    assert svc.clients.get(client.id).webhook_secrets == (new,)
+    assert svc.clients.drop_old_secrets("cli_missing") is False
+
+
+def test_a_second_rotation_keeps_only_the_two_newest(svc):
+    client, _ = svc.clients.create("acme")
+    first = svc.clients.rotate_secret(client.id)
+    second = svc.clients.rotate_secret(client.id)
+    assert svc.clients.get(client.id).webhook_secrets == (second, first)
+
+
+def test_a_new_endpoint_url_re_enables_delivery_but_the_same_url_does_not(svc):
+    client, _ = svc.clients.create("acme", "https://a.example/h")
+    svc.clients.update(client.id, endpoint_disabled=True)
+    assert svc.clients.update(client.id, callback_url="https://a.example/h").endpoint_disabled
+    updated = svc.clients.update(client.id, callback_url="https://b.example/h")
+    assert updated.endpoint_disabled is False and updated.callback_url == "https://b.example/h"
+    assert svc.clients.update("cli_missing", callback_url="https://x.example") is None

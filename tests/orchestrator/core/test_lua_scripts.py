@@ -1,0 +1,33 @@
+"""The Lua scripts live in orchestrator/lua, each headed by the KEYS and ARGV it takes."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from ops import operators
+from orchestrator.core import lua
+from orchestrator.jobs import state, store
+from orchestrator.reconcile import steps
+from orchestrator.upstream import limiter, pause
+
+SCRIPTS = ("create_job", "limiter_acquire", "signin_attempt", "transition")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_documents_every_key_and_argument_it_reads(name) -> None:
+    text = lua.source(name)
+    header = "\n".join(line for line in text.splitlines() if line.startswith("--"))
+    code = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    for kind in ("KEYS", "ARGV"):
+        used = {int(n) for n in re.findall(rf"{kind}\[(\d+)\]", code)}
+        documented = {int(n) for n in re.findall(rf"{kind}\[(\d+)\]", header)}
+        assert used <= documented, (name, kind, used - documented)
+
+
+@pytest.mark.parametrize("module", [store, limiter, state, steps, pause, operators])
+def test_no_inline_lua(module) -> None:
+    source = inspect.getsource(module)
+    assert "redis.call(" not in source and ".eval(" not in source

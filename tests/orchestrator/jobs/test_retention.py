@@ -1,0 +1,45 @@
+"""Index trimming removes exactly the jobs old enough to have expired."""
+
+from orchestrator.core import keys
+from orchestrator.jobs import retention
+from orchestrator.jobs.store import NewJob
+
+
+def _job(client_id: str) -> NewJob:
+    return NewJob(
+        client_id=client_id,
+        model="pixverse",
+        input={"prompt": "x"},
+        metadata={},
+        callback_url=None,
+        estimated_cost_usd=None,
+        webhook_mode="terminal",
+    )
+
+
+def test_trim_drops_only_members_past_retention_plus_deadline(svc, client_factory):
+    client, _ = client_factory()
+    horizon = svc.retention_seconds + svc.settings.job_deadline_seconds
+    now = 2_000_000_000.0
+    old = svc.jobs.create(_job(client.id), now=now - horizon - 10).job_id
+    young = svc.jobs.create(_job(client.id), now=now - horizon + 10).job_id
+    removed = retention.trim(svc, now=now)
+    for index in (
+        keys.ALL_JOBS,
+        keys.status_index("queued"),
+        keys.client_index(client.id),
+        keys.client_status_index(client.id, "queued"),
+        keys.model_index("pixverse"),
+    ):
+        assert svc.redis.zscore(index, old) is None, index
+        assert svc.redis.zscore(index, young) is not None, index
+    assert removed == 6  # all, status, model, client, client+status, client+model
+
+
+def test_trim_drops_dead_letters_older_than_retention(svc):
+    now = 2_000_000_000.0
+    svc.redis.zadd(
+        keys.DEAD_DELIVERIES, {"evt_old": now - svc.retention_seconds - 1, "evt_new": now - 5}
+    )
+    retention.trim(svc, now=now)
+    assert svc.redis.zrange(keys.DEAD_DELIVERIES, 0, -1) == ["evt_new"]

@@ -1,0 +1,209 @@
+"""The job store: atomic create with idempotency keys, rendering, and cursor pagination."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import pytest
+
+from orchestrator.core import keys
+from orchestrator.jobs.store import IDEMPOTENCY_TTL_SECONDS, NewJob, decode_cursor, encode_cursor
+from orchestrator.services import FIRST_SUBMIT_GRACE_SECONDS
+from tests.orchestrator.script_keys import KeysSpy, changed, snapshot
+
+NOW = 1_800_000_000.123
+
+
+def job(client: str = "cli_a", model: str = "pixverse") -> NewJob:
+    return NewJob(client, model, {"prompt": "p"}, {"k": "v"}, None, 0.25, "terminal")
+
+
+def test_create_stores_a_queued_job_with_indexes_and_due_times(svc):
+    result = svc.jobs.create(job(), now=NOW)
+    assert result.created
+    jid = result.job_id
+    rendered = svc.jobs.get(jid)
+    assert rendered["status"] == "queued" and rendered["model"] == "pixverse"
+    assert rendered["input"] == {"prompt": "p"} and rendered["metadata"] == {"k": "v"}
+    assert rendered["request_id"] is None and rendered["output"] is None
+    assert rendered["estimated_cost_usd"] == 0.25 and rendered["attempts"] == 0
+    assert rendered["completed_at"] is None and rendered["callback_url"] is None
+    ms = int(NOW * 1000)
+    r = svc.redis
+    for index in (
+        keys.ALL_JOBS,
+        keys.status_index("queued"),
+        keys.client_index("cli_a"),
+        keys.client_status_index("cli_a", "queued"),
+        keys.model_index("pixverse"),
+        f"{keys.client_index('cli_a')}:model:pixverse",
+    ):
+        assert r.zscore(index, jid) == ms, index
+    assert r.zscore(keys.DUE_SUBMIT, jid) == pytest.approx(NOW + FIRST_SUBMIT_GRACE_SECONDS)
+    assert r.zscore(keys.DUE_DEADLINE, jid) == pytest.approx(
+        NOW + svc.settings.job_deadline_seconds
+    )
+    assert [e["type"] for e in svc.jobs.timeline(jid)] == ["intake"]
+
+
+def test_get_hides_other_clients_jobs(svc):
+    jid = svc.jobs.create(job("cli_a")).job_id
+    assert svc.jobs.get(jid, "cli_a") is not None
+    assert svc.jobs.get(jid, "cli_b") is None
+    assert svc.jobs.get("job_missing") is None
+
+
+def test_idempotency_key_returns_the_first_job(svc):
+    first = svc.jobs.create(job(), idempotency_key="k1", fingerprint="f")
+    again = svc.jobs.create(job(), idempotency_key="k1", fingerprint="f")
+    assert first.created and not again.created
+    assert again.job_id == first.job_id and again.fingerprint_matches
+    assert svc.redis.zcard(keys.ALL_JOBS) == 1
+    ttl = svc.redis.ttl(keys.idempotency("cli_a", "k1"))
+    assert IDEMPOTENCY_TTL_SECONDS - 5 <= ttl <= IDEMPOTENCY_TTL_SECONDS
+
+
+def test_idempotency_fingerprint_mismatch_is_reported_and_stores_nothing(svc):
+    first = svc.jobs.create(job(), idempotency_key="k1", fingerprint="f1")
+    other = svc.jobs.create(job(), idempotency_key="k1", fingerprint="f2")
+    assert not other.created and other.job_id == first.job_id
+    assert not other.fingerprint_matches
+    assert svc.redis.zcard(keys.ALL_JOBS) == 1
+    assert len(list(svc.redis.scan_iter("job:*:timeline"))) == 1
+
+
+def test_idempotency_keys_are_per_client(svc):
+    a = svc.jobs.create(job("cli_a"), idempotency_key="same", fingerprint="f")
+    b = svc.jobs.create(job("cli_b"), idempotency_key="same", fingerprint="f")
+    assert a.created and b.created and a.job_id != b.job_id
+
+
+def test_concurrent_creates_with_one_key_make_one_job(svc):
+    results = []
+    barrier = threading.Barrier(16)
+
+    def create() -> None:
+        barrier.wait()
+        results.append(svc.jobs.create(job(), idempotency_key="race", fingerprint="f"))
+
+    threads = [threading.Thread(target=create) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 16
+    assert sum(r.created for r in results) == 1
+    assert len({r.job_id for r in results}) == 1
+    assert svc.redis.zcard(keys.ALL_JOBS) == 1
+
+
+def page_all(svc, index: str, limit: int) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(1000):
+        ids, cursor = svc.jobs.list_ids(index, limit, cursor)
+        assert len(ids) <= limit
+        seen.extend(ids)
+        if cursor is None:
+            return seen
+    raise AssertionError("pagination did not end")
+
+
+@pytest.mark.parametrize("limit", [1, 7, 20, 100])
+def test_pagination_is_newest_first_and_complete(svc, limit):
+    ids = [svc.jobs.create(job(), now=NOW + i).job_id for i in range(45)]
+    assert page_all(svc, keys.client_index("cli_a"), limit) == list(reversed(ids))
+
+
+@pytest.mark.parametrize("limit", [1, 20, 100])
+def test_pagination_with_many_jobs_in_the_same_millisecond(svc, limit):
+    older = [svc.jobs.create(job(), now=NOW - 1).job_id for _ in range(5)]
+    same = [svc.jobs.create(job(), now=NOW).job_id for _ in range(450)]
+    newer = svc.jobs.create(job(), now=NOW + 1).job_id
+    pages = page_all(svc, keys.client_index("cli_a"), limit)
+    assert len(pages) == len(set(pages)) == 456
+    assert pages[0] == newer
+    assert set(pages[1:451]) == set(same)
+    assert pages[1:451] == sorted(same, reverse=True)  # ties: stable, by id
+    assert set(pages[451:]) == set(older)
+
+
+def test_exact_multiple_of_the_limit_ends_without_an_empty_page(svc):
+    for i in range(40):
+        svc.jobs.create(job(), now=NOW + i)
+    ids, cursor = svc.jobs.list_ids(keys.client_index("cli_a"), 20)
+    ids2, cursor2 = svc.jobs.list_ids(keys.client_index("cli_a"), 20, cursor)
+    assert len(ids) == len(ids2) == 20 and cursor2 is None
+
+
+def test_list_filter_predicate_pages_through_what_it_skips(svc):
+    for i in range(60):
+        svc.jobs.create(job(model="pixverse" if i % 3 else "pixverse-i2v"), now=NOW + i)
+    index = keys.client_index("cli_a")
+    keep = lambda raw: raw["model"] == "pixverse-i2v"  # noqa: E731
+    seen, cursor = [], None
+    while True:
+        ids, cursor = svc.jobs.list_ids(index, 7, cursor, keep)
+        seen.extend(ids)
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 20
+    assert all(svc.jobs.get(i)["model"] == "pixverse-i2v" for i in seen)
+
+
+def test_a_filtered_page_reads_at_most_the_examination_cap(svc, monkeypatch):
+    for i in range(30):
+        svc.jobs.create(job(model="pixverse-i2v" if i == 0 else "pixverse"), now=NOW + i)
+    index = keys.client_index("cli_a")
+    keep = lambda raw: raw["model"] == "pixverse-i2v"  # noqa: E731
+    read: list[int] = []
+    get_many = svc.jobs.get_many
+    monkeypatch.setattr(svc.jobs, "get_many", lambda ids: read.append(len(ids)) or get_many(ids))
+    pages = []
+    cursor = None
+    while True:
+        read.clear()
+        page = svc.jobs.list_range(index, 1, cursor, keep=keep, max_examined=8)
+        assert sum(read) <= 8
+        pages.append(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert [p.examined_all for p in pages] == [False, False, False, True]
+    assert [len(p.ids) for p in pages] == [0, 0, 0, 1]
+
+
+def test_list_ids_is_the_bounded_list_range(svc, monkeypatch):
+    for i in range(10):
+        svc.jobs.create(job(model="pixverse"), now=NOW + i)
+    monkeypatch.setattr(svc.jobs, "get_raw", lambda job_id: pytest.fail("one read per job"))
+    keep = lambda raw: raw["model"] == "pixverse"  # noqa: E731
+    ids, cursor = svc.jobs.list_ids(keys.client_index("cli_a"), 4, None, keep)
+    assert len(ids) == 4 and cursor
+
+
+def test_cursor_roundtrip_and_garbage():
+    assert decode_cursor(encode_cursor(1234.0, "job_x")) == (1234.0, "job_x")
+    assert decode_cursor(None) is None
+    for junk in ("!!!", "bm9waXBl", base64.urlsafe_b64encode(b"abc|job").decode()):
+        with pytest.raises(ValueError):
+            decode_cursor(junk)
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-inf"])
+def test_non_finite_cursor_scores_are_refused(score):
+    cursor = base64.urlsafe_b64encode(f"{score}|job_x".encode()).decode()
+    with pytest.raises(ValueError):
+        decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "idem-1"])
+def test_create_touches_only_the_keys_it_passes(svc, monkeypatch, idempotency_key):
+    spy = KeysSpy(svc.jobs._create)
+    monkeypatch.setattr(svc.jobs, "_create", spy)
+    before = snapshot(svc.redis)
+    jid = svc.jobs.create(job(), idempotency_key=idempotency_key, now=NOW).job_id
+    touched = changed(before, snapshot(svc.redis))
+    assert keys.job(jid) in touched and keys.client_model_index("cli_a", "pixverse") in touched
+    assert touched <= set(spy.keys), touched - set(spy.keys)

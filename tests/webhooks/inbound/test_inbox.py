@@ -1,0 +1,82 @@
+"""The callback inbox: one round trip records a callback and recognises duplicates."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core import keys
+from orchestrator.jobs.store import NewJob
+from webhooks.inbound.inbox import MAX_DUPLICATES_ON_TIMELINE, CallbackInbox
+
+STATUS = {"request_id": "pixverse_r1", "status": "COMPLETED", "output": None, "error": None}
+
+
+@pytest.fixture
+def job_id(svc) -> str:
+    return svc.jobs.create(NewJob("cli_a", "pixverse", {}, {}, None, None, "terminal")).job_id
+
+
+def count_commands(monkeypatch, r) -> list[tuple]:
+    calls: list[tuple] = []
+    real = r.execute_command
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(r, "execute_command", counted)
+    return calls
+
+
+def test_first_callback_is_recorded_for_a_task(svc, job_id):
+    inbox = CallbackInbox(svc.redis)
+    rec = inbox.record(job_id, STATUS, '{"raw": 1}')
+    assert rec.known_job and not rec.duplicate and rec.inbox_id
+    assert inbox.load(rec.inbox_id) == {"job_id": job_id, "status": STATUS}
+    assert svc.redis.zscore(keys.DUE_CALLBACK, rec.inbox_id) is not None
+    entry = svc.jobs.timeline(job_id)[-1]
+    assert entry["type"] == "callback" and entry["duplicate"] is False
+    assert entry["raw"] == '{"raw": 1}'
+
+
+def test_duplicate_is_recognised_in_one_round_trip(svc, job_id, monkeypatch):
+    inbox = CallbackInbox(svc.redis)
+    inbox.record(job_id, STATUS, "{}")
+    calls = count_commands(monkeypatch, svc.redis)
+    again = inbox.record(job_id, STATUS, "{}")
+    assert len(calls) == 1, calls
+    assert again.known_job and again.duplicate and again.inbox_id is None
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 1
+    assert svc.jobs.timeline(job_id)[-1]["duplicate"] is True
+
+
+def test_a_different_status_is_new(svc, job_id):
+    inbox = CallbackInbox(svc.redis)
+    first = inbox.record(job_id, {**STATUS, "status": "PROCESSING"}, "{}")
+    second = inbox.record(job_id, STATUS, "{}")
+    other_request = inbox.record(job_id, {**STATUS, "request_id": "pixverse_r2"}, "{}")
+    assert not second.duplicate and second.inbox_id and second.inbox_id != first.inbox_id
+    assert not other_request.duplicate and other_request.inbox_id
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 3
+
+
+def test_unknown_job_records_nothing(svc):
+    rec = CallbackInbox(svc.redis).record("job_missing", STATUS, "{}")
+    assert not rec.known_job and rec.inbox_id is None
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0
+    assert not svc.redis.exists(keys.timeline("job_missing"))
+
+
+def test_duplicates_on_the_timeline_are_bounded(svc, job_id):
+    inbox = CallbackInbox(svc.redis)
+    for _ in range(MAX_DUPLICATES_ON_TIMELINE + 10):
+        inbox.record(job_id, STATUS, "{}")
+    callbacks = [e for e in svc.jobs.timeline(job_id) if e["type"] == "callback"]
+    assert len(callbacks) == 1 + MAX_DUPLICATES_ON_TIMELINE
+
+
+def test_done_removes_the_item(svc, job_id):
+    inbox = CallbackInbox(svc.redis)
+    rec = inbox.record(job_id, STATUS, "{}")
+    inbox.done(rec.inbox_id)
+    assert inbox.load(rec.inbox_id) is None and svc.redis.zcard(keys.DUE_CALLBACK) == 0

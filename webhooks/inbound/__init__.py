@@ -1,0 +1,1 @@
+"""Pixazo's callbacks to us: the receiver route and the inbox that records and deduplicates."""

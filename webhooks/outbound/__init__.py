@@ -1,0 +1,1 @@
+"""Our events to consumers: the outbox, signing, the guarded transport, and delivery."""
