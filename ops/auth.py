@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import g, request, session
 
 from ops.operators import OperatorStore
-from orchestrator.services import current
+from orchestrator.core.services import current
 
 SESSION_ID = "ops_sid"
 CSRF_SESSION_KEY = "ops_csrf"

@@ -32,11 +32,11 @@ from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.errors import error_response
 from orchestrator.core.ids import is_id
 from orchestrator.core.records import Job
+from orchestrator.core.services import Services, current
 from orchestrator.intake import catalog
 from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.jobs.store import JobFilter, decode_cursor, error_code, index_for
-from orchestrator.services import Services, current
 from orchestrator.upstream import pause
 
 bp = Blueprint(
@@ -472,11 +472,9 @@ def submissions(verb: str) -> BaseResponse:
         return redirect(url_for("ops.index"))
     if verb == "pause":
         reason = (request.form.get("reason") or "operator").strip()[:200]
-        pause.pause(svc.redis, reason, by=g.operator)
-        actions.audit(svc, g.operator, "pause", "submissions", reason)
+        pause.pause_by_operator(svc, g.operator, reason)
     else:
-        pause.resume(svc.redis, by=g.operator)
-        actions.audit(svc, g.operator, "resume", "submissions")
+        pause.resume_by_operator(svc, g.operator)
     flash(f"Submissions {verb}d.", "ok")
     return redirect(url_for("ops.index"))
 

@@ -14,9 +14,9 @@ import redis
 from flask import current_app
 
 from orchestrator.core import clock, enqueue, keys
+from orchestrator.core.services import Services
 from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
-from orchestrator.services import Services
 from orchestrator.upstream import pause
 
 HOUR_SECONDS = 3600

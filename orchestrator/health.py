@@ -11,8 +11,8 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from orchestrator.core import keys
+from orchestrator.core.services import Services, current
 from orchestrator.jobs.state import PUBLIC_STATUSES
-from orchestrator.services import Services, current
 from orchestrator.upstream import pause
 
 bp = Blueprint("health", __name__)

@@ -1,44 +1,35 @@
-"""The objects one process shares: built once from Settings by the app factory.
+"""Composition root: build the objects one process shares, once, from Settings.
 
-Tasks and views reach them through :func:`current`, inside the Flask app context that the
-Celery task class pushes, so no connection is ever made at import time.
+:class:`Services`, :func:`current` and :data:`EXTENSION_NAME` live in
+:mod:`orchestrator.core.services` (so lower layers can name them without importing the
+components); they are re-exported here for compatibility.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import redis
-from flask import current_app
 
 from orchestrator.core.clients import ClientStore
 from orchestrator.core.config import SECONDS_PER_DAY, Settings
+from orchestrator.core.services import EXTENSION_NAME, Services, current
 from orchestrator.jobs.state import StateMachine
 from orchestrator.jobs.store import JobStore
 from orchestrator.upstream.limiter import LEASE_MARGIN_SECONDS, SubmitLimiter
 from orchestrator.upstream.pixazo import CONNECT_TIMEOUT_SECONDS, PixazoClient
 from webhooks.inbound.inbox import CallbackInbox
 
-EXTENSION_NAME = "orchestrator"
 # A fresh job waits this long in the submit due-set before beat treats its task as lost.
 FIRST_SUBMIT_GRACE_SECONDS = 60.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 10.0
 
-
-@dataclass
-class Services:
-    settings: Settings
-    redis: redis.Redis
-    states: StateMachine
-    jobs: JobStore
-    clients: ClientStore
-    pixazo: PixazoClient
-    limiter: SubmitLimiter
-    inbox: CallbackInbox
-
-    @property
-    def retention_seconds(self) -> int:
-        return self.settings.job_retention_days * SECONDS_PER_DAY
+__all__ = [
+    "EXTENSION_NAME",
+    "FIRST_SUBMIT_GRACE_SECONDS",
+    "REDIS_SOCKET_TIMEOUT_SECONDS",
+    "Services",
+    "build_services",
+    "current",
+]
 
 
 def build_services(settings: Settings, connection: redis.Redis | None = None) -> Services:
@@ -68,7 +59,3 @@ def build_services(settings: Settings, connection: redis.Redis | None = None) ->
         ),
         inbox=CallbackInbox(r),
     )
-
-
-def current() -> Services:
-    return current_app.extensions[EXTENSION_NAME]

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from orchestrator.core import enqueue
-from orchestrator.services import current
+from orchestrator.core.services import current
 from orchestrator.upstream.statuses import apply_upstream
 
 

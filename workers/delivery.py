@@ -9,7 +9,7 @@ hold the prefork slots that submits and callbacks need (``worker`` does not cons
 from celery import shared_task
 
 from orchestrator.core import enqueue
-from orchestrator.services import current
+from orchestrator.core.services import current
 from webhooks.outbound import delivery
 
 

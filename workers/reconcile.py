@@ -3,8 +3,8 @@
 from celery import shared_task
 
 from orchestrator.core import enqueue
+from orchestrator.core.services import current
 from orchestrator.reconcile import steps
-from orchestrator.services import current
 
 
 @shared_task(name=enqueue.RECONCILE)

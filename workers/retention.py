@@ -3,8 +3,8 @@
 from celery import shared_task
 
 from orchestrator.core import enqueue
+from orchestrator.core.services import current
 from orchestrator.jobs import retention
-from orchestrator.services import current
 
 
 @shared_task(name=enqueue.TRIM_INDEXES)

@@ -9,9 +9,9 @@ import click
 
 from devtools.sim.engine import DEFAULT_CALLBACK_WORKERS, SimEngine
 from devtools.sim.knobs import MAX_SYNC_INTERVAL_SECONDS, SimConfig
+from devtools.sim.rules import MODELS
 from devtools.sim.server import create_sim_app
 from devtools.sim.serving import quiet_request_log, serve_until_signalled
-from orchestrator.intake.catalog import MODELS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090

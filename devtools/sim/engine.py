@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import marshmallow
-
 from devtools.sim.dispatch import AttemptReport, CallbackSender, Delivery, Scheduler
 from devtools.sim.knobs import SimConfig
 from devtools.sim.replies import (
@@ -28,8 +26,8 @@ from devtools.sim.replies import (
     Reply,
     bad_request,
     model_not_found,
-    validation_message,
 )
+from devtools.sim.rules import MODELS, body_problems, problems_message
 from devtools.sim.timeline import (
     COMPLETED,
     ERROR,
@@ -38,7 +36,6 @@ from devtools.sim.timeline import (
     FAILED_MESSAGES,
     SimRequest,
 )
-from orchestrator.intake.catalog import MODELS, validate_input
 
 MODE_TERMINAL = "terminal"
 MODE_SYNC = "sync"
@@ -209,12 +206,9 @@ class SimEngine:
         problem = self._webhook_problem(attempt)
         if problem is not None:
             return bad_request(problem)
-        if not isinstance(attempt.body, dict):
-            return bad_request("Request body must be a JSON object")
-        try:
-            validate_input(attempt.model_id, attempt.body)
-        except marshmallow.ValidationError as error:
-            return bad_request(validation_message(error))
+        problems = body_problems(attempt.model_id, attempt.body)
+        if problems:
+            return bad_request(problems_message(problems))
         if (cfg.balance is not None and cfg.balance <= 0) or self._chance(cfg.rate_402):
             return Reply(402, INSUFFICIENT_BALANCE_BODY)
         if self._chance(cfg.rate_500):

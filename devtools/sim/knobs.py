@@ -7,7 +7,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.intake.catalog import MODELS
+from devtools.sim.rules import MODELS
 
 DEFAULT_API_KEY = "sim-key"
 MAX_SYNC_INTERVAL_SECONDS = 15.0  # the doc: sync mode caps the queue's polling delay at 15 s

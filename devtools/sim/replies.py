@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import marshmallow
-
 UNAUTHORIZED_BODY = {
     "statusCode": 401,
     "message": "Access denied due to invalid subscription key. "
@@ -40,14 +38,3 @@ def bad_request(message: str) -> Reply:
 def model_not_found(model_id: str) -> Reply:
     message = f"Model '{model_id}' not found or is disabled"
     return Reply(400, {"error": "Model not found", "message": message})
-
-
-def validation_message(error: marshmallow.ValidationError) -> str:
-    messages = error.messages
-    if not isinstance(messages, dict):
-        return "; ".join(map(str, messages))
-    parts = []
-    for name, problems in sorted(messages.items()):
-        text = ", ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
-        parts.append(text if name == "_schema" else f"{name}: {text}")
-    return "; ".join(parts)

@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from devtools.sim.engine import SimEngine, SubmitAttempt
 from devtools.sim.replies import Reply
+from devtools.sim.rules import MODELS
 from devtools.sim.timeline import MEDIA_FILENAME
-from orchestrator.intake.catalog import MODELS
 
 API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 MAX_BODY_BYTES = 1024 * 1024
@@ -52,9 +52,9 @@ def _submit(engine: SimEngine, model_id: str) -> Response:
 
 
 def _register_pixazo_routes(app: Flask, engine: SimEngine) -> None:
-    for spec in MODELS.values():
-        view = partial(_submit, engine, spec.id)
-        app.add_url_rule(spec.submit_path, f"submit_{spec.id}", view, methods=["POST"])
+    for rules in MODELS.values():
+        view = partial(_submit, engine, rules.model_id)
+        app.add_url_rule(rules.route, f"submit_{rules.model_id}", view, methods=["POST"])
 
     @app.get("/v2/requests/status/<path:request_id>")
     def status(request_id: str) -> Response:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.upstream.pixazo import CONNECT_TIMEOUT_SECONDS
-
 DEFAULT_PIXAZO_BASE_URL = "https://gateway.pixazo.ai"
 DEFAULT_DELIVERY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_SUBMIT_RETRY_SCHEDULE = (1, 2, 4, 8, 16, 32, 60, 120, 300, 600)
@@ -29,6 +27,9 @@ MAX_DELIVERY_TIMEOUT_SECONDS = 300
 # The grace of an unknown submit must outlast the submit itself (connect + read timeout) by
 # this much, for the Redis round trips that record its outcome and for clock skew between hosts.
 GRACE_MARGIN_SECONDS = 2.0
+# Connecting to Pixazo (TCP and TLS) may take at most this long; the Pixazo client uses it, and
+# the submit grace above is checked against it.
+PIXAZO_CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class ConfigError(ValueError):
@@ -251,13 +252,14 @@ def _check_consistency(settings: Settings) -> None:
             "ORCHESTRATOR_JOB_DEADLINE_SECONDS",
             "must be longer than ORCHESTRATOR_STUCK_AFTER_SECONDS",
         )
-    submit = settings.submit_timeout_seconds + CONNECT_TIMEOUT_SECONDS + GRACE_MARGIN_SECONDS
+    submit = settings.submit_timeout_seconds + PIXAZO_CONNECT_TIMEOUT_SECONDS + GRACE_MARGIN_SECONDS
     if settings.unknown_grace_seconds <= submit:
         # Shorter, and a submit's late answer could race the resubmit the grace allows.
         raise ConfigError(
             "ORCHESTRATOR_UNKNOWN_GRACE_SECONDS",
             f"must be longer than ORCHESTRATOR_SUBMIT_TIMEOUT_SECONDS + "
-            f"{CONNECT_TIMEOUT_SECONDS:g} s connect + {GRACE_MARGIN_SECONDS:g} s (> {submit:g})",
+            f"{PIXAZO_CONNECT_TIMEOUT_SECONDS:g} s connect + {GRACE_MARGIN_SECONDS:g} s "
+            f"(> {submit:g})",
         )
 
 

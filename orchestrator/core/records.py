@@ -10,9 +10,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from orchestrator.jobs.state import JobState
+
+class JobState(StrEnum):
+    """A job's stored status; the transitions between them are in ``orchestrator.jobs.state``."""
+
+    QUEUED = "queued"
+    SUBMITTING = "submitting"  # a worker holds the submit; Pixazo may or may not have it
+    SUBMIT_UNKNOWN = "submit_unknown"  # the submit's outcome is unknown: wait, never resend blindly
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
 
 
 def _json(value: str | None, default: Any) -> Any:

@@ -12,12 +12,12 @@ from marshmallow import ValidationError
 from orchestrator.core import clock, keys
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, encodable, validation_error
+from orchestrator.core.services import current
 from orchestrator.intake import catalog
 from orchestrator.intake.create import checked_callback_url, gateway_body_to_request, submit_job
 from orchestrator.intake.schemas import ClientUpdateSchema, JobListQuerySchema
 from orchestrator.jobs import actions
 from orchestrator.jobs.store import MAX_EXAMINED, JobFilter, decode_cursor, index_for, render
-from orchestrator.services import current
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 RATE_WINDOW_SECONDS = 60

@@ -11,7 +11,10 @@ from typing import Any, cast
 
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.error_codes import ErrorCode
+from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
+from orchestrator.jobs.audit import audit as audit
+from orchestrator.jobs.audit import audit_log as audit_log
 from orchestrator.jobs.state import (
     ACTIVE,
     ATTEMPT_TOKEN,
@@ -25,10 +28,8 @@ from orchestrator.jobs.state import (
     JobState,
 )
 from orchestrator.jobs.store import JobFilter, index_for
-from orchestrator.services import Services
 from webhooks.outbound import delivery
 
-AUDIT_KEEP = 10_000
 BULK_LIMIT = 500  # jobs or events one bulk action touches; run it again for more
 _BULK_PAGES = 20  # pages of the job list a bulk selection may read
 _CAS_TRIES = 5
@@ -40,24 +41,6 @@ class ActionResult:
     message: str
     status: str | None = None
     data: dict[str, Any] | None = None
-
-
-def audit(svc: Services, actor: str, action: str, target: str, detail: str = "") -> None:
-    entry = {
-        "at": clock.iso(),
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "detail": detail,
-    }
-    pipe = svc.redis.pipeline(transaction=False)
-    pipe.lpush(keys.AUDIT, json.dumps(entry))
-    pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
-    pipe.execute()
-
-
-def audit_log(svc: Services, limit: int = 100) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in svc.redis.lrange(keys.AUDIT, 0, limit - 1)]
 
 
 def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.core import enqueue
+from orchestrator.core.services import Services
 from orchestrator.jobs.state import TransitionResult
-from orchestrator.services import Services
 
 
 def move(svc: Services, job_id: str, **transition: Any) -> TransitionResult:

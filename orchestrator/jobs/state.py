@@ -14,25 +14,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import redis
 
 from orchestrator.core import clock, keys, lua
 from orchestrator.core.ids import new_id
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    SUBMITTING = "submitting"  # a worker holds the submit; Pixazo may or may not have it
-    SUBMIT_UNKNOWN = "submit_unknown"  # the submit's outcome is unknown: wait, never resend blindly
-    SUBMITTED = "submitted"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
+from orchestrator.core.records import JobState as JobState  # re-exported: defined in core
 
 S = JobState
 TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELED})

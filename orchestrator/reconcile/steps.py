@@ -18,6 +18,7 @@ from redis.exceptions import LockError
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
+from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.state import (
     ACTIVE,
@@ -28,7 +29,6 @@ from orchestrator.jobs.state import (
     JobState,
     TransitionResult,
 )
-from orchestrator.services import Services
 from orchestrator.upstream import pause, submission
 
 log = logging.getLogger(__name__)

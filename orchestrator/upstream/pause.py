@@ -9,6 +9,8 @@ import redis
 import sentry_sdk
 
 from orchestrator.core import clock, keys
+from orchestrator.core.services import Services
+from orchestrator.jobs.audit import audit
 
 log = logging.getLogger(__name__)
 BALANCE_REASON = "insufficient_balance"  # the pause a 402 starts
@@ -32,6 +34,22 @@ def resume(r: redis.Redis, by: str) -> bool:
     if removed:
         log.warning("submissions resumed by %s", by)
     return bool(removed)
+
+
+def pause_by_operator(svc: Services, actor: str, reason: str) -> bool:
+    """An operator's pause (console or CLI): pause, and write the audit entry even when
+    submissions were already paused. True if this call paused."""
+    changed = pause(svc.redis, reason, by=actor)
+    audit(svc, actor, "pause", "submissions", reason)
+    return changed
+
+
+def resume_by_operator(svc: Services, actor: str) -> bool:
+    """An operator's resume (console or CLI): resume, and write the audit entry even when
+    submissions were not paused. True if this call resumed."""
+    changed = resume(svc.redis, by=actor)
+    audit(svc, actor, "resume", "submissions")
+    return changed
 
 
 def paused(r: redis.Redis) -> dict[str, str] | None:

@@ -20,12 +20,14 @@ import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from orchestrator.core.config import PIXAZO_CONNECT_TIMEOUT_SECONDS
+
 # Answers that say the request was not handled (RFC 9110: 429 Too Many Requests, 503 Service
 # Unavailable), so a resubmit cannot be a second charge; every other 5xx may follow a queued,
 # charged generation and is an unknown outcome.
 NOT_HANDLED_CODES = (429, 503)
 UPSTREAM_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
-CONNECT_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = PIXAZO_CONNECT_TIMEOUT_SECONDS  # set in core.config, which checks it
 STATUS_TIMEOUT_SECONDS = 15.0
 MAX_RETRY_AFTER_SECONDS = 600.0
 _ANSWER_EXCERPT = 500

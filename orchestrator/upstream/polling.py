@@ -11,8 +11,8 @@ import requests
 
 from orchestrator.core import clock, keys
 from orchestrator.core.records import job_from_store
+from orchestrator.core.services import Services
 from orchestrator.jobs.state import JobState
-from orchestrator.services import Services
 from orchestrator.upstream.statuses import apply_upstream
 
 POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)

@@ -13,9 +13,9 @@ from typing import Any
 
 from orchestrator.core import clock, keys
 from orchestrator.core.error_codes import ErrorCode
+from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.state import ACTIVE, GENERATION, MAY_BE_CHARGED, RETIRED, JobState
-from orchestrator.services import Services
 
 S = JobState
 # The upstream status -> (states a job may be in to take it, state it moves to).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from orchestrator.core import clock, keys, tokens
 from orchestrator.core.error_codes import ErrorCode
+from orchestrator.core.services import Services
 from orchestrator.intake import catalog
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.state import (
@@ -27,7 +28,6 @@ from orchestrator.jobs.state import (
     UNCLAIMED,
     JobState,
 )
-from orchestrator.services import Services
 from orchestrator.upstream import pause
 from orchestrator.upstream.pixazo import CONNECT_TIMEOUT_SECONDS, Outcome, SubmitResult
 

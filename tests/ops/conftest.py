@@ -13,9 +13,8 @@ from argon2 import PasswordHasher
 from ops import operators
 from ops.operators import OperatorStore
 from orchestrator.core.records import Event
-from orchestrator.jobs.state import JobState
-from orchestrator.jobs.store import NewJob
 from orchestrator.services import Services
+from tests.helpers import job_maker
 from webhooks.outbound import delivery
 
 OPERATOR = "alice"
@@ -59,65 +58,8 @@ def browser(app, operator):
 
 @pytest.fixture
 def make_job(svc: Services) -> Callable[..., str]:
+    """``make_job(client_id, state=QUEUED, **options)``: see :func:`tests.helpers.store_job`."""
     return job_maker(svc)
-
-
-def job_maker(svc: Services) -> Callable[..., str]:
-    """Makes a job of ``client_id`` moved through the state machine to ``state``."""
-
-    def make(
-        client_id: str,
-        state: JobState = JobState.QUEUED,
-        *,
-        model: str = MODEL,
-        request_id: str | None = None,
-        error_code: str = "upstream_error",
-        now: float | None = None,
-        media_url: str | None = None,
-    ) -> str:
-        job_id = svc.jobs.create(
-            NewJob(client_id, model, {"prompt": "a red fox"}, {"ref": "r1"}, None, 0.3, "terminal"),
-            now=now,
-        ).job_id
-        path: list[tuple[JobState, dict[str, Any]]] = []
-        if state is JobState.QUEUED:
-            return job_id
-        path.append((JobState.SUBMITTING, {}))
-        if state is JobState.SUBMIT_UNKNOWN:
-            path.append((JobState.SUBMIT_UNKNOWN, {}))
-        elif state is not JobState.SUBMITTING:
-            accepted = {"request_id": request_id} if request_id else {}
-            if request_id:
-                path.append((JobState.SUBMITTED, {**accepted, "upstream_status": "QUEUED"}))
-            if state is JobState.PROCESSING:
-                path.append((JobState.PROCESSING, {"upstream_status": "PROCESSING"}))
-            elif state is JobState.COMPLETED:
-                output = {
-                    "media_url": [media_url or "https://cdn.test/v.mp4"],
-                    "media_type": "video/mp4",
-                }
-                path.append((JobState.COMPLETED, {"output": output}))
-            elif state is JobState.FAILED:
-                path.append((JobState.FAILED, {"error": {"code": error_code, "message": "x"}}))
-            elif state is JobState.CANCELED:
-                path.append((JobState.CANCELED, {}))
-        current = JobState.QUEUED
-        for target, fields in path:
-            result = svc.states.transition(
-                job_id,
-                expected=[current],
-                to=target,
-                fields=fields,
-                emit=target in (JobState.COMPLETED, JobState.FAILED),
-                now=now,
-            )
-            assert result.applied, (current, target)
-            current = target
-        if request_id:
-            svc.jobs.bind_request(request_id, job_id, 3600)
-        return job_id
-
-    return make
 
 
 def dead_letter(svc: Services, job_id: str) -> str:

@@ -17,7 +17,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from orchestrator.core import keys
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

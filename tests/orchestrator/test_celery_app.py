@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator import celery_app
 from orchestrator.core import enqueue
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from typing import Any
 import requests
 
 from orchestrator.core import keys
-from tests.conftest import System, wait_for
+from tests.helpers import System, wait_for
 
 TERMINAL = ("completed", "failed", "canceled")
 JOB_WAIT_SECONDS = 45.0

@@ -15,8 +15,8 @@ from marshmallow import ValidationError
 from orchestrator.core import enqueue
 from orchestrator.core.errors import ApiError, encodable, flatten_messages
 from orchestrator.core.ids import is_id
+from orchestrator.core.services import current
 from orchestrator.core.tokens import verify_callback_token
-from orchestrator.services import current
 from orchestrator.upstream.pixazo import parse_status
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

@@ -19,16 +19,16 @@ from werkzeug.wrappers import Request, Response
 from devtools.sim import cli as sim_cli
 from devtools.sim.engine import SimEngine
 from devtools.sim.knobs import SimConfig
+from devtools.sim.rules import MODELS
 from devtools.sim.server import create_sim_app
 from devtools.sim.timeline import FAILED_MESSAGES
-from orchestrator.intake.catalog import MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KEY = "sim-key"
 AUTH = {"Ocp-Apim-Subscription-Key": KEY}
 IMAGE = "https://cdn.example.com/images/cat.png"
 V6_T2V = "pixverse-v6-text-to-video"
-V6_PATH = MODELS[V6_T2V].submit_path
+V6_PATH = MODELS[V6_T2V].route
 VALID_BODIES = {
     "pixverse-v6-text-to-video": {"prompt": "a cat"},
     "pixverse-v6-image-to-video": {"prompt": "a cat", "image_url": IMAGE},
@@ -104,7 +104,7 @@ def client(engine):
 def submit(client, model_id=V6_T2V, body=None, headers=None, **extra_headers):
     body = VALID_BODIES[model_id] if body is None else body
     all_headers = {**AUTH, **(headers or {}), **extra_headers}
-    return client.post(MODELS[model_id].submit_path, json=body, headers=all_headers)
+    return client.post(MODELS[model_id].route, json=body, headers=all_headers)
 
 
 def status_of(client, request_id):

@@ -16,7 +16,7 @@ from orchestrator.core.config import (
     load_settings,
     secret_values,
 )
-from tests.conftest import SYSTEM_ENV
+from tests.helpers import SYSTEM_ENV
 from tests.system.resilience_support import RESILIENT_ENV
 
 # tests/system/test_resilience.py's limiter test: a longer submit timeout than RESILIENT_ENV's.

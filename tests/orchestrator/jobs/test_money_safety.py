@@ -14,7 +14,6 @@ from typing import Any
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.jobs import actions, retention
 from orchestrator.jobs.state import JobState
-from orchestrator.jobs.store import NewJob
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
 from orchestrator.upstream import submission
@@ -48,12 +47,6 @@ TOO_MANY = SubmitResult(Outcome.RETRYABLE, 429)
 REJECTED = SubmitResult(Outcome.REJECTED, 400, message="bad prompt")
 
 
-def new_job(svc: Services, client_factory: Callable, now: float | None = None) -> str:
-    client, _ = client_factory()
-    job = NewJob(client.id, MODEL, {"prompt": "x"}, {}, None, None, "terminal")
-    return svc.jobs.create(job, now=now).job_id
-
-
 def run_submits(svc: Services, sent_tasks: list) -> None:
     """What the workers would do with every submit message enqueued so far."""
     for name, args in list(sent_tasks):
@@ -75,10 +68,8 @@ def tick_past(svc: Services, seconds: float) -> None:
 # ---------------------------------------------------------------- defect 1: callback vs resubmit
 
 
-def test_a_recorded_but_unapplied_callback_stops_the_resubmit(
-    svc, client_factory, sent_tasks
-) -> None:
-    job_id = new_job(svc, client_factory)
+def test_a_recorded_but_unapplied_callback_stops_the_resubmit(svc, job_factory, sent_tasks) -> None:
+    job_id = job_factory()
     svc.pixazo = Pixazo(UNKNOWN, accepted("pixverse_second"))
     submission.submit(svc, job_id)
     record_callback(svc, job_id, "pixverse_first")
@@ -90,9 +81,9 @@ def test_a_recorded_but_unapplied_callback_stops_the_resubmit(
 
 
 def test_a_callback_for_a_submit_whose_worker_died_stops_the_resubmit(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, due_at=clock.now())
     record_callback(svc, job_id, "pixverse_lost_worker", "PROCESSING")
     tick_past(svc, 0)  # beat: the submit never finished -> unknown
@@ -104,9 +95,9 @@ def test_a_callback_for_a_submit_whose_worker_died_stops_the_resubmit(
 
 
 def test_a_callback_recorded_while_requeued_stops_the_next_submit(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = Pixazo(UNKNOWN)
     submission.submit(svc, job_id)
     tick_past(svc, svc.settings.unknown_grace_seconds)  # grace over, nothing heard: queued
@@ -120,10 +111,10 @@ def test_a_callback_recorded_while_requeued_stops_the_next_submit(
 
 
 def test_a_job_failed_after_unknown_outcomes_needs_a_confirmed_retry(
-    svc, client_factory, settings, sent_tasks
+    svc, job_factory, settings, sent_tasks
 ) -> None:
     svc.settings = settings.with_overrides(submit_retry_schedule=(1,))
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = Pixazo(UNKNOWN)
     submission.submit(svc, job_id)
     tick_past(svc, svc.settings.unknown_grace_seconds)
@@ -138,9 +129,9 @@ def test_a_job_failed_after_unknown_outcomes_needs_a_confirmed_retry(
 
 
 def test_a_job_failed_by_its_deadline_mid_submit_needs_a_confirmed_retry(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, due_at=clock.now() + 60)
     tick_past(svc, svc.settings.job_deadline_seconds)
     assert svc.jobs.get(job_id)["error"]["code"] == "timeout"
@@ -148,18 +139,18 @@ def test_a_job_failed_by_its_deadline_mid_submit_needs_a_confirmed_retry(
 
 
 def test_a_job_rejected_outright_is_retried_without_confirmation(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = Pixazo(REJECTED)
     submission.submit(svc, job_id)
     assert actions.retry(svc, job_id, "ops").ok
 
 
-def test_a_late_202_settles_only_the_attempt_that_sent_it(svc, client_factory, sent_tasks) -> None:
+def test_a_late_202_settles_only_the_attempt_that_sent_it(svc, job_factory, sent_tasks) -> None:
     """Attempt A hangs; the deadline fails the job; an operator retries; attempt B claims it;
     then A's 202 arrives. It must not bind A's request to B's claim."""
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
 
     def meanwhile() -> None:
         tick_past(svc, svc.settings.job_deadline_seconds)
@@ -177,9 +168,9 @@ def test_a_late_202_settles_only_the_attempt_that_sent_it(svc, client_factory, s
 # ------------------------------------------------ defect 3: a retry is a fresh generation
 
 
-def test_a_retry_starts_a_fresh_attempt_budget(svc, client_factory, settings, sent_tasks) -> None:
+def test_a_retry_starts_a_fresh_attempt_budget(svc, job_factory, settings, sent_tasks) -> None:
     svc.settings = settings.with_overrides(submit_retry_schedule=(1, 1, 1))
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = Pixazo(TOO_MANY)
     for _ in range(3):
         svc.redis.zadd(keys.DUE_SUBMIT, {job_id: 0})
@@ -191,8 +182,8 @@ def test_a_retry_starts_a_fresh_attempt_budget(svc, client_factory, settings, se
     assert svc.jobs.state_of(job_id) is S.QUEUED
 
 
-def test_each_retry_generation_gets_its_own_event(svc, client_factory, sent_tasks) -> None:
-    job_id = new_job(svc, client_factory)
+def test_each_retry_generation_gets_its_own_event(svc, job_factory, sent_tasks) -> None:
+    job_id = job_factory()
     svc.pixazo = Pixazo(REJECTED)
     submission.submit(svc, job_id)
     assert actions.retry(svc, job_id, "ops").ok
@@ -206,9 +197,9 @@ def test_each_retry_generation_gets_its_own_event(svc, client_factory, sent_task
 # ------------------------------------------------------------ defect 11: retried jobs listed
 
 
-def test_a_retried_old_job_stays_in_the_lists(svc, client_factory, sent_tasks) -> None:
+def test_a_retried_old_job_stays_in_the_lists(svc, job_factory, sent_tasks) -> None:
     long_ago = clock.now() - svc.retention_seconds - svc.settings.job_deadline_seconds - 3600
-    job_id = new_job(svc, client_factory, now=long_ago)
+    job_id = job_factory(model=MODEL, now=long_ago)
     svc.pixazo = Pixazo(REJECTED)
     submission.submit(svc, job_id)
     assert actions.retry(svc, job_id, "ops").ok

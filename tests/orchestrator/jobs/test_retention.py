@@ -2,27 +2,14 @@
 
 from orchestrator.core import keys
 from orchestrator.jobs import retention
-from orchestrator.jobs.store import NewJob
 
 
-def _job(client_id: str) -> NewJob:
-    return NewJob(
-        client_id=client_id,
-        model="pixverse",
-        input={"prompt": "x"},
-        metadata={},
-        callback_url=None,
-        estimated_cost_usd=None,
-        webhook_mode="terminal",
-    )
-
-
-def test_trim_drops_only_members_past_retention_plus_deadline(svc, client_factory):
+def test_trim_drops_only_members_past_retention_plus_deadline(svc, client_factory, job_factory):
     client, _ = client_factory()
     horizon = svc.retention_seconds + svc.settings.job_deadline_seconds
     now = 2_000_000_000.0
-    old = svc.jobs.create(_job(client.id), now=now - horizon - 10).job_id
-    young = svc.jobs.create(_job(client.id), now=now - horizon + 10).job_id
+    old = job_factory(client=client, model="pixverse", now=now - horizon - 10)
+    young = job_factory(client=client, model="pixverse", now=now - horizon + 10)
     removed = retention.trim(svc, now=now)
     for index in (
         keys.ALL_JOBS,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.jobs.state import JobState
-from orchestrator.jobs.store import NewJob
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
 from orchestrator.upstream import pause, submission
@@ -14,14 +11,6 @@ from orchestrator.upstream.pixazo import Outcome, SubmitResult
 from orchestrator.upstream.statuses import apply_upstream
 
 S = JobState
-MODEL = "pixverse-v6-text-to-video"
-
-
-def new_job(svc: Services, client_factory: Callable) -> str:
-    client, _ = client_factory()
-    return svc.jobs.create(
-        NewJob(client.id, MODEL, {"prompt": "x"}, {}, None, None, "terminal")
-    ).job_id
 
 
 def sent(sent_tasks: list, task: str) -> list[str]:
@@ -53,9 +42,9 @@ def test_tick_releases_its_lock(svc) -> None:
     assert svc.redis.get(steps.LOCK_KEY) is None
 
 
-def test_submitting_past_its_time_becomes_unknown_not_resent(svc, client_factory, sent_tasks):
+def test_submitting_past_its_time_becomes_unknown_not_resent(svc, job_factory, sent_tasks):
     """A worker killed between send and record leaves the job in submitting."""
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING, due_at=clock.now() + 10)
     steps.tick(svc, now=clock.now() + 5)
     assert svc.jobs.state_of(job_id) is S.SUBMITTING
@@ -66,9 +55,9 @@ def test_submitting_past_its_time_becomes_unknown_not_resent(svc, client_factory
 
 
 def test_unknown_is_resubmitted_only_after_the_grace_and_says_why(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     make_unknown(svc, job_id)
     grace = svc.settings.unknown_grace_seconds
     steps.tick(svc, now=clock.now() + grace - 5)
@@ -82,9 +71,9 @@ def test_unknown_is_resubmitted_only_after_the_grace_and_says_why(
 
 
 def test_a_callback_during_the_grace_binds_the_request_and_nothing_is_resent(
-    svc, client_factory, sent_tasks
+    svc, job_factory, sent_tasks
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     make_unknown(svc, job_id)
     body = {"request_id": "pixverse_late", "status": "QUEUED"}
     applied = apply_upstream(svc, job_id, body, "callback", 300)
@@ -97,10 +86,10 @@ def test_a_callback_during_the_grace_binds_the_request_and_nothing_is_resent(
 
 
 def test_unknown_with_no_attempts_left_fails_after_the_grace(
-    svc, client_factory, settings, sent_tasks
+    svc, job_factory, settings, sent_tasks
 ) -> None:
     svc.settings = settings.with_overrides(submit_retry_schedule=(1,))
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     make_unknown(svc, job_id)
     steps.tick(svc, now=clock.now() + svc.settings.unknown_grace_seconds + 1)
     job = svc.jobs.get(job_id)
@@ -109,8 +98,8 @@ def test_unknown_with_no_attempts_left_fails_after_the_grace(
     assert sent(sent_tasks, enqueue.SUBMIT) == []
 
 
-def test_deadline_fails_with_timeout_and_one_event(svc, client_factory, sent_tasks) -> None:
-    job_id = new_job(svc, client_factory)
+def test_deadline_fails_with_timeout_and_one_event(svc, job_factory, sent_tasks) -> None:
+    job_id = job_factory()
     now = clock.now() + svc.settings.job_deadline_seconds + 1
     steps.tick(svc, now=now)
     steps.tick(svc, now=now + 1)
@@ -119,15 +108,15 @@ def test_deadline_fails_with_timeout_and_one_event(svc, client_factory, sent_tas
     assert len(set(sent(sent_tasks, enqueue.DELIVER))) == 1  # one event (maybe sent twice)
 
 
-def test_deadline_while_paused_fails_with_insufficient_balance(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_deadline_while_paused_fails_with_insufficient_balance(svc, job_factory) -> None:
+    job_id = job_factory()
     pause.pause(svc.redis, "insufficient_balance", by="test")
     steps.tick(svc, now=clock.now() + svc.settings.job_deadline_seconds + 1)
     assert svc.jobs.get(job_id)["error"]["code"] == "insufficient_balance"
 
 
-def test_paused_submits_send_one_probe_per_interval(svc, client_factory, sent_tasks) -> None:
-    jobs = [new_job(svc, client_factory) for _ in range(5)]
+def test_paused_submits_send_one_probe_per_interval(svc, job_factory, sent_tasks) -> None:
+    jobs = [job_factory() for _ in range(5)]
     pause.pause(svc.redis, "insufficient_balance", by="test")
     later = clock.now() + 120
     steps.tick(svc, now=later)
@@ -137,8 +126,8 @@ def test_paused_submits_send_one_probe_per_interval(svc, client_factory, sent_ta
     assert all(svc.jobs.state_of(j) is S.QUEUED for j in jobs)
 
 
-def test_an_operators_pause_sends_no_probe(svc, client_factory, sent_tasks) -> None:
-    job_id = new_job(svc, client_factory)
+def test_an_operators_pause_sends_no_probe(svc, job_factory, sent_tasks) -> None:
+    job_id = job_factory()
     pause.pause(svc.redis, "maintenance", by="ops")
     steps.tick(svc, now=clock.now() + 120)
     assert sent(sent_tasks, enqueue.SUBMIT) == []
@@ -158,9 +147,9 @@ def test_each_drain_reads_one_bounded_batch(svc, client_factory, settings, sent_
     assert svc.redis.zcount(keys.DUE_POLL, now + steps.CLAIM_SECONDS - 1, "+inf") == 7
 
 
-def test_nothing_due_touches_nothing(svc, client_factory, sent_tasks) -> None:
+def test_nothing_due_touches_nothing(svc, job_factory, sent_tasks) -> None:
     for _ in range(3):
-        new_job(svc, client_factory)
+        job_factory()
     report = steps.tick(svc)
     assert report.counts == {}
     assert sent_tasks == []

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.jobs.state import JobState
-from orchestrator.jobs.store import NewJob
-from orchestrator.services import Services
 from orchestrator.upstream import pause, submission
 from orchestrator.upstream.pixazo import Outcome, SubmitResult
 
 S = JobState
-MODEL = "pixverse-v6-text-to-video"
 
 
 class ScriptedPixazo:
@@ -29,18 +24,12 @@ class ScriptedPixazo:
         return self.results.pop(0)
 
 
-def new_job(svc: Services, client_factory: Callable, mode: str = "terminal") -> str:
-    client, _ = client_factory()
-    created = svc.jobs.create(NewJob(client.id, MODEL, {"prompt": "a cat"}, {}, None, None, mode))
-    return created.job_id
-
-
 def accepted(request_id: str = "pixverse_r1") -> SubmitResult:
     return SubmitResult(Outcome.ACCEPTED, http_status=202, request_id=request_id)
 
 
-def test_accepted_binds_request_and_moves_to_submitted(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory, mode="sync")
+def test_accepted_binds_request_and_moves_to_submitted(svc, job_factory) -> None:
+    job_id = job_factory(webhook_mode="sync")
     svc.pixazo = ScriptedPixazo(accepted())
     assert submission.submit(svc, job_id) == "submitted"
     raw = svc.jobs.get_raw(job_id)
@@ -54,17 +43,17 @@ def test_accepted_binds_request_and_moves_to_submitted(svc, client_factory) -> N
     assert attempt[0]["outcome"] == "accepted" and attempt[0]["http_status"] == 202
 
 
-def test_second_delivery_of_the_same_message_does_not_call_pixazo(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_second_delivery_of_the_same_message_does_not_call_pixazo(svc, job_factory) -> None:
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(accepted())
     assert submission.submit(svc, job_id) == "submitted"
     assert submission.submit(svc, job_id) == "skipped"
     assert len(svc.pixazo.calls) == 1
 
 
-def test_a_job_already_submitting_is_not_submitted_again(svc, client_factory) -> None:
+def test_a_job_already_submitting_is_not_submitted_again(svc, job_factory) -> None:
     """The CAS queued -> submitting is the guard: whoever loses it never reaches Pixazo."""
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     assert svc.states.transition(job_id, expected=[S.QUEUED], to=S.SUBMITTING).applied
     svc.pixazo = ScriptedPixazo(accepted())
     assert submission.submit(svc, job_id) == "skipped"
@@ -80,9 +69,9 @@ def test_a_job_already_submitting_is_not_submitted_again(svc, client_factory) ->
     ],
 )
 def test_rejections_fail_at_once_with_one_event(
-    svc, client_factory, sent_tasks, outcome, status, code
+    svc, job_factory, sent_tasks, outcome, status, code
 ) -> None:
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(SubmitResult(outcome, http_status=status, message="no"))
     assert submission.submit(svc, job_id) == code
     job = svc.jobs.get(job_id)
@@ -90,8 +79,8 @@ def test_rejections_fail_at_once_with_one_event(
     assert [t for t, _ in sent_tasks].count(enqueue.DELIVER) == 1
 
 
-def test_429_requeues_after_retry_after_at_least(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_429_requeues_after_retry_after_at_least(svc, job_factory) -> None:
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(SubmitResult(Outcome.RETRYABLE, http_status=429, retry_after=7.0))
     before = clock.now()
     assert submission.submit(svc, job_id) == "retry"
@@ -99,9 +88,9 @@ def test_429_requeues_after_retry_after_at_least(svc, client_factory) -> None:
     assert svc.redis.zscore(keys.DUE_SUBMIT, job_id) >= before + 7.0
 
 
-def test_retry_budget_then_upstream_unavailable(svc, client_factory, settings) -> None:
+def test_retry_budget_then_upstream_unavailable(svc, job_factory, settings) -> None:
     svc.settings = settings.with_overrides(submit_retry_schedule=(1, 1, 1))
-    job_id = new_job(svc, client_factory)
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(
         *[SubmitResult(Outcome.RETRYABLE, http_status=429) for _ in range(3)]
     )
@@ -117,10 +106,8 @@ def test_retry_budget_then_upstream_unavailable(svc, client_factory, settings) -
         SubmitResult(Outcome.UNKNOWN, http_status=500, message="HTTP 500"),
     ],
 )
-def test_unknown_outcome_waits_for_the_grace_instead_of_resending(
-    svc, client_factory, result
-) -> None:
-    job_id = new_job(svc, client_factory)
+def test_unknown_outcome_waits_for_the_grace_instead_of_resending(svc, job_factory, result) -> None:
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(result)
     before = clock.now()
     assert submission.submit(svc, job_id) == "unknown"
@@ -132,10 +119,10 @@ def test_unknown_outcome_waits_for_the_grace_instead_of_resending(
     assert svc.jobs.get(job_id)["status"] == "queued"  # clients see a sub-state as queued
 
 
-def test_402_pauses_everyone_and_keeps_the_job_queued(svc, client_factory, monkeypatch) -> None:
+def test_402_pauses_everyone_and_keeps_the_job_queued(svc, job_factory, monkeypatch) -> None:
     alerts: list[str] = []
     monkeypatch.setattr(pause.sentry_sdk, "capture_message", lambda m, **_: alerts.append(m))
-    first, second = new_job(svc, client_factory), new_job(svc, client_factory)
+    first, second = job_factory(), job_factory()
     svc.pixazo = ScriptedPixazo(SubmitResult(Outcome.INSUFFICIENT_BALANCE, http_status=402))
     assert submission.submit(svc, first) == "paused"
     assert svc.jobs.state_of(first) is S.QUEUED
@@ -146,8 +133,8 @@ def test_402_pauses_everyone_and_keeps_the_job_queued(svc, client_factory, monke
     assert svc.jobs.state_of(second) is S.QUEUED
 
 
-def test_probe_submits_while_paused_and_its_acceptance_resumes(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_probe_submits_while_paused_and_its_acceptance_resumes(svc, job_factory) -> None:
+    job_id = job_factory()
     pause.pause(svc.redis, "insufficient_balance", by="test")
     assert pause.claim_probe(svc.redis, job_id, 60)
     svc.pixazo = ScriptedPixazo(accepted())
@@ -155,8 +142,8 @@ def test_probe_submits_while_paused_and_its_acceptance_resumes(svc, client_facto
     assert pause.paused(svc.redis) is None
 
 
-def test_an_accepted_submit_does_not_end_an_operators_pause(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_an_accepted_submit_does_not_end_an_operators_pause(svc, job_factory) -> None:
+    job_id = job_factory()
     pause.pause(svc.redis, "maintenance", by="ops")
     assert pause.claim_probe(svc.redis, job_id, 60)  # even a probe (there is none by beat)
     svc.pixazo = ScriptedPixazo(accepted())
@@ -164,8 +151,8 @@ def test_an_accepted_submit_does_not_end_an_operators_pause(svc, client_factory)
     assert pause.paused(svc.redis)["reason"] == "maintenance"
 
 
-def test_throttled_submit_stays_queued(svc, client_factory, settings) -> None:
-    job_id = new_job(svc, client_factory)
+def test_throttled_submit_stays_queued(svc, job_factory, settings) -> None:
+    job_id = job_factory()
     svc.limiter.acquire = lambda now: (None, 2.0)
     svc.pixazo = ScriptedPixazo()
     assert submission.submit(svc, job_id) == "throttled"
@@ -173,8 +160,8 @@ def test_throttled_submit_stays_queued(svc, client_factory, settings) -> None:
     assert svc.pixazo.calls == []
 
 
-def test_lease_is_released_after_the_submit(svc, client_factory) -> None:
-    job_id = new_job(svc, client_factory)
+def test_lease_is_released_after_the_submit(svc, job_factory) -> None:
+    job_id = job_factory()
     svc.pixazo = ScriptedPixazo(accepted())
     submission.submit(svc, job_id)
     assert svc.limiter.in_flight(clock.now()) == 0

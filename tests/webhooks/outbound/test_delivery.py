@@ -26,7 +26,7 @@ from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
 from tests.conftest import make_settings
-from webhooks.outbound import delivery
+from webhooks.outbound import delivery, endpoints, scripts, transport
 
 S = JobState
 
@@ -391,14 +391,14 @@ def test_https_goes_to_the_pinned_address_with_sni_and_certificate_checked_for_t
     port = endpoint.server.server_port
     target = Target("https", "hooks.acme.test", port, "127.0.0.1", "/h")
     headers = {"Content-Type": "application/json"}
-    refused = delivery.send(target, b"{}", headers, 2.0)  # self-signed: not trusted by default
+    refused = transport.send(target, b"{}", headers, 2.0)  # self-signed: not trusted by default
     assert refused.status_code is None and "SSL" in refused.error
-    monkeypatch.setattr(delivery.certifi, "where", lambda: cert)
-    answer = delivery.send(target, b"{}", headers, 2.0)
+    monkeypatch.setattr(transport.certifi, "where", lambda: cert)
+    answer = transport.send(target, b"{}", headers, 2.0)
     assert answer.status_code == 200, answer.error
     assert "hooks.acme.test" in names
     assert endpoint.requests[-1]["headers"]["Host"] == f"hooks.acme.test:{port}"
-    wrong = delivery.send(Target("https", "evil.test", port, "127.0.0.1", "/h"), b"{}", headers, 2)
+    wrong = transport.send(Target("https", "evil.test", port, "127.0.0.1", "/h"), b"{}", headers, 2)
     assert wrong.status_code is None and "SSL" in wrong.error  # name does not match the cert
 
 
@@ -500,7 +500,7 @@ def test_the_lock_and_the_lease_outlive_the_attempt_deadline(fake_redis, sent_ta
     event_id = make_event(svc, client.id)
     seen: dict[str, float] = {}
     lease = keys.endpoint_in_flight(delivery.endpoint_hash(f"{endpoint.url}/h"))
-    original = delivery.send
+    original = transport.send
 
     def spy(*args, **kwargs):
         seen["lock_ttl"] = svc.redis.ttl(keys.delivery_lock(event_id))
@@ -509,7 +509,7 @@ def test_the_lock_and_the_lease_outlive_the_attempt_deadline(fake_redis, sent_ta
         return original(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(delivery, "send", spy)
+        patch.setattr(transport, "send", spy)
         assert delivery.deliver(svc, event_id) == delivery.DELIVERED
     assert seen["lock_ttl"] > 120
     assert seen["lease_lapse"] > clock.now() + 120 and seen["lease_ttl"] > 120
@@ -569,8 +569,8 @@ def test_an_event_is_not_sent_twice_when_two_deliveries_race_past_the_state_chec
     )  # what the second delivery read before the first finished
     assert delivery.deliver(dsvc, event_id) == delivery.DELIVERED
     reads = iter([stale])
-    real = delivery._get_event
-    monkeypatch.setattr(delivery, "_get_event", lambda svc, e: next(reads, None) or real(svc, e))
+    real = delivery.get_event
+    monkeypatch.setattr(delivery, "get_event", lambda svc, e: next(reads, None) or real(svc, e))
     assert delivery.deliver(dsvc, event_id) == "skipped"
     assert len(endpoint.requests) == 1
 
@@ -584,7 +584,7 @@ def test_any_exception_in_an_attempt_is_a_failed_attempt_not_a_crashed_task(
     def boom(*args, **kwargs):
         raise UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range")
 
-    monkeypatch.setattr(delivery, "send", boom)
+    monkeypatch.setattr(transport, "send", boom)
     assert delivery.deliver(dsvc, event_id) == "retry"
     [entry] = attempts_on_timeline(dsvc, event_id)
     assert entry["status_code"] is None and "UnicodeEncodeError" in entry["error"]
@@ -667,7 +667,7 @@ def test_a_consumer_slower_than_the_connect_timeout_but_within_the_deadline_is_d
     """The connect timeout bounds connecting only: urllib3 re-applies a connection's timeout
     to the socket when it reads the answer, so it must be the deadline's remainder by then
     (found by the isolation system test: a 10 s consumer was cut off at 5 s, every time)."""
-    monkeypatch.setattr(delivery, "CONNECT_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(transport, "CONNECT_TIMEOUT_SECONDS", 0.2)
     svc = build_services(
         make_settings(allow_http=True, delivery_timeout_seconds=3.0), connection=fake_redis
     )
@@ -701,7 +701,7 @@ def test_an_event_is_read_from_its_hash_with_typed_fields():
 
 
 def test_each_delivery_script_is_registered_once(dsvc, monkeypatch):
-    monkeypatch.setattr(delivery, "_SCRIPTS", {})
+    monkeypatch.setattr(scripts, "_SCRIPTS", {})
     calls = []
     real = dsvc.redis.register_script
 
@@ -711,8 +711,8 @@ def test_each_delivery_script_is_registered_once(dsvc, monkeypatch):
 
     monkeypatch.setattr(dsvc.redis, "register_script", counting)
     for _ in range(3):
-        delivery._lease(dsvc, "https://x.example/h", "evt_1")
-        delivery._release(dsvc, "https://x.example/h", "evt_1", 0.0)
+        endpoints.lease(dsvc, "https://x.example/h", "evt_1")
+        endpoints.release(dsvc, "https://x.example/h", "evt_1", 0.0)
     assert len(calls) == 2
 
 
@@ -733,6 +733,40 @@ def test_a_delivery_script_documents_every_key_and_argument(name):
 
 
 def test_delivery_has_no_inline_lua():
+    import importlib
     import inspect
+    import pkgutil
 
-    assert "redis.call(" not in inspect.getsource(delivery)
+    import webhooks.outbound as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        assert "redis.call(" not in inspect.getsource(module), info.name
+
+
+def test_the_names_other_code_uses_still_resolve_on_the_delivery_module():
+    """orchestrator.jobs.actions, ops, workers and the model and system tests use these."""
+    used = [
+        "deliver", "post", "Attempt", "replay", "dead_since", "ENDPOINT_MAX_IN_FLIGHT",
+        "endpoint_hash", "event_body", "sign", "next_delay", "_dead_letter",
+        "PENDING", "DELIVERED", "DEAD", "SKIPPED",
+    ]  # fmt: skip
+    assert [name for name in used if not hasattr(delivery, name)] == []
+
+
+def test_patching_delivery_post_replaces_the_transport_of_every_attempt(
+    dsvc, endpoint, monkeypatch
+):
+    """The model tests stand in for the consumer by patching ``delivery.post``."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(dsvc, client.id)
+    sent = []
+
+    def fake_post(svc, url, event, secrets):
+        sent.append((url, event.id, secrets))
+        return delivery.Attempt(204, 1, "")
+
+    monkeypatch.setattr(delivery, "post", fake_post)
+    assert delivery.deliver(dsvc, event_id) == delivery.DELIVERED
+    assert sent == [(f"{endpoint.url}/h", event_id, client.webhook_secrets)]
+    assert endpoint.requests == []

@@ -12,7 +12,7 @@ from orchestrator.core import keys
 from orchestrator.core.clients import new_webhook_secret
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
-from webhooks.outbound import delivery
+from webhooks.outbound import signing
 
 
 def signed(secrets: tuple[str, ...], payload: str, msg_id: str = "evt_1") -> dict[str, str]:
@@ -20,7 +20,7 @@ def signed(secrets: tuple[str, ...], payload: str, msg_id: str = "evt_1") -> dic
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": delivery.sign(secrets, msg_id, now, payload),
+        "webhook-signature": signing.sign(secrets, msg_id, now, payload),
     }
 
 
@@ -35,7 +35,7 @@ def test_a_real_event_verifies(svc):
         fields={"output": {"media_url": ["https://m/x.mp4"], "media_type": "video/mp4"}},
     )
     evt = {k: v for k, v in svc.redis.hgetall(keys.event(result.event_id)).items()}
-    payload = json.dumps(delivery.event_body(evt))
+    payload = json.dumps(signing.event_body(evt))
     secret = new_webhook_secret()
     body = Webhook(secret).verify(payload, signed((secret,), payload, result.event_id))
     assert body["id"] == result.event_id and body["type"] == "job.completed"

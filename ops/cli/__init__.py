@@ -1,0 +1,25 @@
+"""The ``orchestrator`` command (console script ``orchestrator = ops.cli:main``), split by noun.
+
+- :mod:`ops.cli.base`: the top-level group and the commands other packages register in the
+  ``orchestrator.commands`` entry-point group, the app context, ``--json`` output, errors and
+  exit codes;
+- :mod:`ops.cli.clients`, :mod:`ops.cli.jobs`, :mod:`ops.cli.submissions`,
+  :mod:`ops.cli.operators`: one group of commands each.
+
+This package never imports ``devtools``: ``sim``, ``consumer`` and ``demo`` come through the
+entry points, and an install without them simply lacks those commands.
+"""
+
+from __future__ import annotations
+
+from ops.cli import clients, jobs, operators, submissions
+from ops.cli.base import COMMANDS_GROUP, cli
+
+for _group in (clients.clients, jobs.jobs, submissions.submissions, operators.operators):
+    cli.add_command(_group)
+
+__all__ = ["COMMANDS_GROUP", "cli", "main"]
+
+
+def main() -> None:
+    cli()

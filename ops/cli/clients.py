@@ -1,0 +1,125 @@
+"""``orchestrator clients``: client services, their API keys, endpoints and webhook secrets."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ops.cli.base import emit, json_option, with_services
+from orchestrator.core.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRET_KEEP_SECONDS
+from orchestrator.core.services import Services
+from orchestrator.core.urls import UnsafeUrl, check_consumer_url
+
+
+@click.group()
+def clients() -> None:
+    """Client services and their API keys."""
+
+
+def _checked_url(svc: Services, url: str | None) -> str | None:
+    if url:
+        try:
+            check_consumer_url(url, svc.settings.allow_http)
+        except UnsafeUrl as exc:
+            raise click.BadParameter(str(exc), param_hint="--callback-url") from None
+    return url
+
+
+def _event_types(value: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in value.split(",") if t.strip())
+    unknown = [t for t in types if t not in ALL_EVENT_TYPES]
+    if unknown:
+        raise click.BadParameter(f"unknown event types {unknown}", param_hint="--event-types")
+    return types
+
+
+@clients.command("create")
+@click.argument("name")
+@click.option("--callback-url", default=None, help="Default endpoint for this client's events.")
+@click.option(
+    "--event-types",
+    default=",".join(DEFAULT_EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types this client receives.",
+)
+@with_services
+def clients_create(svc: Services, name: str, callback_url: str | None, event_types: str) -> None:
+    """Create a client; prints its id, API key and webhook secret (shown once)."""
+    types = _event_types(event_types)
+    client, api_key = svc.clients.create(name, _checked_url(svc, callback_url), types)
+    click.echo(
+        json.dumps(
+            {
+                "client_id": client.id,
+                "api_key": api_key,
+                "webhook_secret": client.webhook_secrets[0],
+            }
+        )
+    )
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--callback-url", default=None, help="New default endpoint for the client's events.")
+@click.option("--event-types", default=None, help="Comma-separated event types (replaces them).")
+@click.option("--enable-endpoint", is_flag=True, help="Re-enable an endpoint disabled by a 410.")
+@json_option
+@with_services
+def clients_update(
+    svc: Services,
+    client_id: str,
+    callback_url: str | None,
+    event_types: str | None,
+    enable_endpoint: bool,
+    as_json: bool,
+) -> None:
+    """Change a client's endpoint or the event types it receives."""
+    client = svc.clients.update(
+        client_id,
+        callback_url=_checked_url(svc, callback_url),
+        event_types=_event_types(event_types) if event_types is not None else None,
+        endpoint_disabled=False if enable_endpoint else None,
+    )
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    emit(client.public(), as_json, f"updated {client.id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option(
+    "--keep-old-for",
+    default=OLD_SECRET_KEEP_SECONDS,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seconds the previous secret keeps signing (events carry both signatures).",
+)
+@with_services
+def clients_rotate(svc: Services, client_id: str, keep_old_for: int) -> None:
+    """Add a new webhook secret; events are signed with both until the old one is dropped."""
+    secret = svc.clients.rotate_secret(client_id, keep_old_for)
+    if secret is None:
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(json.dumps({"client_id": client_id, "webhook_secret": secret}))
+
+
+@clients.command("drop-old-secrets")
+@click.argument("client_id")
+@json_option
+@with_services
+def clients_drop_old_secrets(svc: Services, client_id: str, as_json: bool) -> None:
+    """Stop signing with the previous secret now (after consumers switched to the new one)."""
+    if not svc.clients.drop_old_secrets(client_id):
+        raise click.ClickException(f"no client {client_id}")
+    emit({"client_id": client_id, "secrets": 1}, as_json, f"old secrets dropped for {client_id}")
+
+
+@clients.command("list")
+@json_option
+@with_services
+def clients_list(svc: Services, as_json: bool) -> None:
+    """Every client with its default endpoint."""
+    rows = [c.public() for c in (svc.clients.get(i) for i in svc.clients.all_ids()) if c]
+    text = "\n".join(f"{r['id']}  {r['name']}  {r['callback_url'] or '-'}" for r in rows)
+    emit(rows, as_json, text or "no clients")

@@ -1,0 +1,70 @@
+"""Where an event goes, and the per-endpoint in-flight leases that isolate slow consumers.
+
+Each endpoint may have at most ``ENDPOINT_MAX_IN_FLIGHT`` requests in flight across all workers
+(a Redis sorted set of leases). A lease (and the event's delivery lock) is held for the
+attempt's deadline plus a margin, so neither lapses while the attempt runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from orchestrator.core import clock, keys
+from orchestrator.core.records import Event
+from orchestrator.core.services import Services
+from webhooks.outbound.scripts import run_script
+
+ENDPOINT_MAX_IN_FLIGHT = 4  # requests one endpoint may have open at once, across all workers
+# The event lock and the endpoint lease outlive an attempt's deadline by this much: name
+# resolution (not under the deadline) and the bookkeeping after the answer fit in it.
+HOLD_MARGIN_SECONDS = 30.0
+LEASE_TAKEN, LEASE_FULL, LEASE_IN_FLIGHT = 1, 0, -1
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str | None
+    secrets: tuple[str, ...]
+    problem: str = ""  # why there is nothing to send to
+    disabled: bool = False  # the endpoint answered 410 Gone earlier: dead-letter, keep for replay
+
+
+def endpoint_for(svc: Services, evt: Event) -> Endpoint:
+    """The job's own callback_url, else the client's endpoint (as registered now)."""
+    client = svc.clients.get(evt.client_id)
+    if client is None:
+        return Endpoint(None, (), "client deleted")
+    if evt.type not in client.event_types:
+        return Endpoint(None, (), f"client does not subscribe to {evt.type}")
+    own = evt.snapshot.get("callback_url") or None
+    if own:
+        return Endpoint(own, client.webhook_secrets)
+    if not client.callback_url:
+        return Endpoint(None, (), "no endpoint registered")
+    if client.endpoint_disabled:
+        return Endpoint(client.callback_url, (), "endpoint disabled (410 Gone)", disabled=True)
+    return Endpoint(client.callback_url, client.webhook_secrets)
+
+
+def endpoint_hash(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def hold_seconds(svc: Services) -> float:
+    """How long an attempt's lock and lease last: past its deadline, whatever the setting."""
+    return svc.settings.delivery_timeout_seconds + HOLD_MARGIN_SECONDS
+
+
+def lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
+    """(LEASE_TAKEN, FULL or IN_FLIGHT, when the lease lapses) for one attempt to ``url``."""
+    now = clock.now()
+    lapse = now + hold_seconds(svc)
+    args = [repr(now), repr(lapse), event_id, ENDPOINT_MAX_IN_FLIGHT, int(hold_seconds(svc)) + 1]
+    taken = run_script(svc, "endpoint_lease", [keys.endpoint_in_flight(endpoint_hash(url))], args)
+    return int(taken), lapse
+
+
+def release(svc: Services, url: str, event_id: str, lapse: float) -> None:
+    key = keys.endpoint_in_flight(endpoint_hash(url))
+    run_script(svc, "endpoint_release", [key], [event_id, repr(lapse)])
