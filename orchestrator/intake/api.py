@@ -14,7 +14,8 @@ from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, encodable, validation_error
 from orchestrator.core.services import current
 from orchestrator.intake import catalog
-from orchestrator.intake.create import checked_callback_url, gateway_body_to_request, submit_job
+from orchestrator.intake.create import checked_callback_url, submit_job
+from orchestrator.intake.dialects import videos
 from orchestrator.intake.schemas import ClientUpdateSchema, JobListQuerySchema
 from orchestrator.jobs import actions
 from orchestrator.jobs.store import MAX_EXAMINED, JobFilter, decode_cursor, index_for, render
@@ -104,8 +105,16 @@ def create_job() -> tuple[Response, int]:
 @bp.post("/videos/generations")
 @authenticated
 def create_generation() -> tuple[Response, int]:
-    body = gateway_body_to_request(_json_body())
-    job, created = submit_job(current(), g.client, body, request.headers.get("Idempotency-Key"))
+    """aigateway.sh's and EmpirioLabs' submit (and any gateway-style flat body): see
+    :mod:`orchestrator.intake.dialects.videos`. The job object answers in their words too."""
+    translation = videos.translate(_json_body())
+    job, created = submit_job(
+        current(),
+        g.client,
+        translation.body,
+        request.headers.get("Idempotency-Key"),
+        warnings=translation.warnings,
+    )
     return _job_answer(job, created)
 
 
@@ -173,7 +182,7 @@ def cancel_job(job_id: str) -> Response:
 @bp.get("/models")
 @authenticated
 def list_models() -> Response:
-    return jsonify({"data": catalog.describe_catalog()})
+    return jsonify({"data": catalog.describe_catalog(), "dialects": videos.describe()})
 
 
 @bp.get("/client")

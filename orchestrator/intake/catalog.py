@@ -401,6 +401,11 @@ _IMAGE_KEYS = ("image", "image_url")
 _V56_I2V_INT_DURATIONS = {int(value): value for value in DURATIONS_V56_I2V}
 
 
+def alias_names() -> tuple[str, ...]:
+    """Every gateway model name that ``resolve_alias`` knows (model ids aside)."""
+    return tuple(_ALIAS_FAMILIES)
+
+
 def resolve_alias(name: object, has_image: bool) -> str | None:
     """Gateway model names name a family; the presence of an image picks the member."""
     if not isinstance(name, str):

@@ -92,12 +92,17 @@ def check_idempotency_key(value: str | None) -> str | None:
 
 
 def submit_job(
-    svc: Services, client: Client, body: Any, idempotency_key: str | None
+    svc: Services,
+    client: Client,
+    body: Any,
+    idempotency_key: str | None,
+    warnings: list[dict[str, str]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """(job object, created?) — created is False when the idempotency key replays a job."""
+    """(job object, created?) — created is False when the idempotency key replays a job.
+    ``warnings`` (from a gateway dialect) are stored with the job."""
     key = check_idempotency_key(idempotency_key)
     request = parse_job_request(svc, body)
-    new = NewJob(**{**request.__dict__, "client_id": client.id})
+    new = NewJob(**{**request.__dict__, "client_id": client.id, "warnings": tuple(warnings or ())})
     result = svc.jobs.create(new, idempotency_key=key, fingerprint=fingerprint(body))
     if not result.created:
         if not result.fingerprint_matches:

@@ -41,12 +41,39 @@ class JobCreateSchema(Schema):
 
 
 class GatewayGenerationSchema(Schema):
-    """Documentation only: the flat body resellers use; its other keys are model parameters."""
+    """Documentation only: the flat body the gateways use (aigateway.sh, EmpirioLabs, ...);
+    its other keys are the model's parameters. See orchestrator.intake.dialects.videos."""
 
-    model = fields.String(required=True, metadata={"description": "Model id or alias"})
+    model = fields.String(
+        required=True,
+        metadata={
+            "description": "Model id or alias (pixverse/v5.6, pixverse-v5-6, pixverse-v6...)"
+        },
+    )
     prompt = fields.String(required=True)
+    mode = fields.String(
+        validate=validate.OneOf(("t2v", "i2v")),
+        metadata={
+            "description": "t2v or i2v (i2v needs image); default: i2v when an image is given"
+        },
+    )
     image = fields.String(metadata={"description": "Image URL: selects image-to-video"})
     image_url = fields.String(metadata={"description": "Same as image (give one of them)"})
+    image_end = fields.String(
+        allow_none=True, metadata={"description": "End frame: Pixazo has none, so only null"}
+    )
+    duration = fields.Raw(metadata={"description": 'Seconds: 5, "5" or "5s"'})
+    aspect_ratio = fields.String(metadata={"description": "Also spelled resolution_ratio"})
+    resolution = fields.String()
+    audio = fields.Boolean(
+        metadata={"description": "Also generate_audio / generate_audio_switch; not on v5.6"}
+    )
+    thinking = fields.String(
+        metadata={"description": "Also thinking_type; on v5.6 only auto (not sent)"}
+    )
+    style = fields.String(metadata={"description": "A style preset, or none"})
+    negative_prompt = fields.String()
+    seed = fields.Integer()
     callback_url = fields.String(allow_none=True)
     metadata = fields.Dict()
 
@@ -61,8 +88,24 @@ class JobErrorSchema(Schema):
     message = fields.String()
 
 
+class ResultSchema(Schema):
+    """The gateways' summary of a completed job (aigateway.sh's ``result``)."""
+
+    url = fields.String()
+    duration = fields.Integer(allow_none=True, metadata={"description": "Seconds asked for"})
+    resolution = fields.String(
+        allow_none=True, metadata={"description": "Nominal frame (1920x1080) or tier (720p)"}
+    )
+
+
+class WarningSchema(Schema):
+    field = fields.String(metadata={"description": "The parameter concerned"})
+    message = fields.String()
+
+
 class JobSchema(Schema):
     id = fields.String()
+    job_id = fields.String(metadata={"description": "Same as id (EmpirioLabs' name)"})
     status = fields.String(validate=validate.OneOf(PUBLIC_STATUSES))
     model = fields.String()
     input = fields.Dict()
@@ -71,9 +114,19 @@ class JobSchema(Schema):
     request_id = fields.String(allow_none=True)
     upstream_status = fields.String(allow_none=True)
     output = fields.Nested(OutputSchema, allow_none=True)
+    result = fields.Nested(
+        ResultSchema,
+        allow_none=True,
+        metadata={"description": "Once completed: {url, duration, resolution}; else null"},
+    )
     error = fields.Nested(JobErrorSchema, allow_none=True)
+    warnings = fields.List(
+        fields.Nested(WarningSchema),
+        metadata={"description": "What was asked (or a gateway default) that Pixazo cannot honour"},
+    )
     estimated_cost_usd = fields.Float(allow_none=True)
     attempts = fields.Integer()
+    created = fields.Integer(allow_none=True, metadata={"description": "created_at, Unix seconds"})
     created_at = fields.String()
     updated_at = fields.String()
     completed_at = fields.String(allow_none=True)
@@ -124,8 +177,21 @@ class ModelSchema(Schema):
     pricing = fields.Dict(allow_none=True)
 
 
+class DialectAliasSchema(Schema):
+    alias = fields.String()
+    text_to_video = fields.String()
+    image_to_video = fields.String()
+
+
+class DialectSchema(Schema):
+    name = fields.String()
+    route = fields.String()
+    aliases = fields.List(fields.Nested(DialectAliasSchema))
+
+
 class ModelListSchema(Schema):
     data = fields.List(fields.Nested(ModelSchema))
+    dialects = fields.List(fields.Nested(DialectSchema))
 
 
 class ClientSchema(Schema):

@@ -18,6 +18,7 @@ import redis
 
 from orchestrator.core import clock, keys, lua
 from orchestrator.core.ids import is_id, new_id
+from orchestrator.jobs.result import result_of
 from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -36,6 +37,9 @@ class NewJob:
     callback_url: str | None
     estimated_cost_usd: float | None
     webhook_mode: str
+    # What the intake could not honour and said so (a gateway default Pixazo cannot apply):
+    # [{"field", "message"}], stored with the job and shown in every answer and event.
+    warnings: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class JobStore:
             "attempts": "0",
             GENERATION: "1",
             "webhook_mode": job.webhook_mode,
+            "warnings": json.dumps(list(job.warnings)),
             "created_at": stamp,
             "updated_at": stamp,
             "created_ms": str(int(moment * 1000)),
@@ -336,26 +341,43 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
 
 
 def render(raw: Mapping[str, str]) -> dict[str, Any]:
-    """The job object of API.md from its stored hash."""
+    """The job object of API.md from its stored hash. ``job_id``, ``created`` (Unix seconds) and
+    ``result`` are the gateway dialects' names for what ``id``, ``created_at`` and ``output`` say,
+    so that clients of aigateway.sh and EmpirioLabs read every job answer unchanged."""
     state = JobState(raw["status"])
     cost = raw.get("estimated_cost_usd") or ""
+    status = PUBLIC_STATUS[state]
+    job_input = _json(raw.get("input"), {})
+    output = _json(raw.get("output"), None)
     return {
         "id": raw["id"],
-        "status": PUBLIC_STATUS[state],
+        "job_id": raw["id"],
+        "status": status,
         "model": raw["model"],
-        "input": _json(raw.get("input"), {}),
+        "input": job_input,
         "metadata": _json(raw.get("metadata"), {}),
         "callback_url": raw.get("callback_url") or None,
         "request_id": raw.get("request_id") or None,
         "upstream_status": raw.get("upstream_status") or None,
-        "output": _json(raw.get("output"), None),
+        "output": output,
+        "result": result_of(status, job_input, output),
         "error": _json(raw.get("error"), None),
+        "warnings": _json(raw.get("warnings"), []),
         "estimated_cost_usd": float(cost) if cost else None,
         "attempts": int(raw.get("attempts") or 0),
+        "created": _unix_seconds(raw),
         "created_at": raw["created_at"],
         "updated_at": raw.get("updated_at") or raw["created_at"],
         "completed_at": raw.get("completed_at") or None,
     }
+
+
+def _unix_seconds(raw: Mapping[str, str]) -> int | None:
+    created_ms = raw.get("created_ms") or ""
+    if created_ms.isdigit():
+        return int(created_ms) // 1000
+    moment = clock.parse_iso(raw.get("created_at"))
+    return int(moment.timestamp()) if moment is not None else None
 
 
 def error_code(raw: Mapping[str, str]) -> str | None:

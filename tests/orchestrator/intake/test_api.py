@@ -112,8 +112,14 @@ def test_create_each_model_202_and_one_submit_enqueued(http, svc, sent_tasks, ke
         "created_at",
         "updated_at",
         "completed_at",
+        # the gateway dialects' names (API.md, "Gateway dialects") and the intake's warnings
+        "job_id",
+        "created",
+        "result",
+        "warnings",
     }
     assert set(job) == expected
+    assert job["job_id"] == job["id"] and job["result"] is None and job["warnings"] == []
 
 
 @pytest.mark.parametrize("model", sorted(INVALID_INPUTS))
