@@ -111,7 +111,7 @@ def _model(
     if spec is None:
         known = ", ".join(sorted([*catalog.MODELS, *catalog.alias_names()]))
         errors["model"] = [f"Unknown model {flat['model']!r}; use one of: {known}."]
-    elif mode is not None and spec.kind != MODES.get(mode, spec.kind):
+    elif mode is not None and not errors and spec.kind != MODES[mode]:
         errors["mode"] = [f"mode {mode} does not match model {spec.id} ({spec.kind})."]
     return spec
 

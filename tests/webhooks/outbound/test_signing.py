@@ -60,3 +60,30 @@ def test_tampered_payload_fails():
     headers = signed((secret,), '{"a": 1}')
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify('{"a": 2}', headers)
+
+
+def test_the_event_carries_the_job_warnings_and_the_gateway_result(svc):
+    warning = {"field": "audio", "message": "not applied"}
+    new = NewJob(
+        "cli_a",
+        "pixverse",
+        {"resolution": "1080p", "aspect_ratio": "16:9", "duration": 5},
+        {},
+        None,
+        None,
+        "terminal",
+        warnings=(warning,),
+    )
+    job_id = svc.jobs.create(new).job_id
+    svc.states.transition(job_id, expected=[JobState.QUEUED], to=JobState.SUBMITTED)
+    result = svc.states.transition(
+        job_id,
+        expected=[JobState.SUBMITTED],
+        to=JobState.COMPLETED,
+        emit=True,
+        fields={"output": {"media_url": ["https://m/x.mp4"], "media_type": "video/mp4"}},
+    )
+    data = signing.event_body(svc.redis.hgetall(keys.event(result.event_id)))["data"]
+    assert data["warnings"] == [warning] and data["job_id"] == job_id
+    assert data["result"] == {"url": "https://m/x.mp4", "duration": 5, "resolution": "1920x1080"}
+    assert isinstance(data["created"], int)
