@@ -16,7 +16,7 @@ from orchestrator.celery_app import celery_init_app
 from orchestrator.core.config import ConfigError, Settings, load_settings
 from orchestrator.core.errors import register_error_handlers
 from orchestrator.core.observability import init_sentry, install_log_filter
-from orchestrator.intake import api, openapi
+from orchestrator.intake import api, dialect_routes, openapi
 from orchestrator.services import EXTENSION_NAME, build_services
 from webhooks.inbound.receiver import bp as webhooks_bp
 
@@ -47,7 +47,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.json = InsertionOrderJSONProvider(app)
     app.extensions[EXTENSION_NAME] = build_services(settings)
     register_error_handlers(app)
-    for blueprint in (api.bp, webhooks_bp, health.bp, openapi.bp, ops_bp):
+    for blueprint in (api.bp, dialect_routes.bp, webhooks_bp, health.bp, openapi.bp, ops_bp):
         app.register_blueprint(blueprint)
     celery_init_app(app, settings)
     return app

@@ -11,7 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify, render_template
 
-from orchestrator.intake import schemas
+from orchestrator.intake import dialect_routes, schemas
 
 bp = Blueprint("docs", __name__, template_folder="templates")
 API_TITLE = "Pixazo video job orchestrator"
@@ -150,7 +150,7 @@ def build_spec() -> dict[str, Any]:
         ("ClientUpdate", schemas.ClientUpdateSchema),
     ):
         spec.components.schema(name, schema=schema)
-    for path, operations in _operations().items():
+    for path, operations in {**_operations(), **dialect_routes.openapi_paths()}.items():
         for op in operations.values():
             op.setdefault("security", [{"bearer": []}])
         spec.path(path=path, operations=operations)
