@@ -391,15 +391,6 @@ _ALIAS_FAMILIES: dict[str, tuple[str, str]] = {
     ),
 }
 
-# reseller spelling -> Pixazo spelling
-GATEWAY_RENAMES = {
-    "generate_audio": "generate_audio_switch",
-    "generate_multi_clip": "generate_multi_clip_switch",
-    "resolution_ratio": "aspect_ratio",
-}
-_IMAGE_KEYS = ("image", "image_url")
-_V56_I2V_INT_DURATIONS = {int(value): value for value in DURATIONS_V56_I2V}
-
 
 def alias_names() -> tuple[str, ...]:
     """Every gateway model name that ``resolve_alias`` knows (model ids aside)."""
@@ -417,53 +408,6 @@ def resolve_alias(name: object, has_image: bool) -> str | None:
     if family is None:
         return None
     return family[1] if has_image else family[0]
-
-
-# Pixazo's v5.6 models require fields that the gateways treat as optional (their examples send
-# only model and prompt); the gateway route fills them with the gateways' documented defaults.
-GATEWAY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pixverse": {"aspect_ratio": "16:9", "resolution": "720p", "duration": 5},
-    "pixverse-i2v": {"resolution": "720p", "duration": "5"},
-}
-
-
-def gateway_to_input(body: dict) -> tuple[str, dict]:
-    """Map a gateway-style flat body to (model id, model input) without validating the input:
-    fields the model does not take are passed on so that validation names them."""
-    if not isinstance(body, dict):
-        raise marshmallow.ValidationError({"_schema": ["Body must be a JSON object."]})
-    present_images = [key for key in _IMAGE_KEYS if body.get(key) is not None]
-    model_name = body.get("model")
-    model_id = resolve_alias(model_name, has_image=bool(present_images))
-    if model_id is None:
-        known = ", ".join(sorted([*MODELS, *_ALIAS_FAMILIES]))
-        message = f"Unknown model {model_name!r}; use one of: {known}."
-        raise marshmallow.ValidationError({"model": [message]})
-    errors: dict[str, list[str]] = {}
-    if len(present_images) > 1:
-        errors["image"] = ["Give either image or image_url, not both."]
-    for alias, canonical in GATEWAY_RENAMES.items():
-        if alias in body and canonical in body:
-            errors[alias] = [f"Give either {alias} or {canonical}, not both."]
-    model_input: dict[str, Any] = {}
-    for key, value in body.items():
-        if key == "model" or (key in _IMAGE_KEYS and value is None):
-            continue
-        target = "image_url" if key in _IMAGE_KEYS else GATEWAY_RENAMES.get(key, key)
-        model_input[target] = value
-    if errors:
-        raise marshmallow.ValidationError(errors)
-    for name, value in GATEWAY_DEFAULTS.get(model_id, {}).items():
-        model_input.setdefault(name, value)
-    if model_id == V56_I2V:
-        _stringify_v56_i2v_duration(model_input)
-    return model_id, model_input
-
-
-def _stringify_v56_i2v_duration(model_input: dict[str, Any]) -> None:
-    duration = model_input.get("duration")
-    if isinstance(duration, int) and not isinstance(duration, bool):
-        model_input["duration"] = _V56_I2V_INT_DURATIONS.get(duration, duration)
 
 
 # --- pricing -------------------------------------------------------------------------------------

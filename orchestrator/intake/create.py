@@ -61,21 +61,6 @@ def checked_callback_url(svc: Services, url: str | None) -> str | None:
     return url
 
 
-def gateway_body_to_request(body: Any) -> dict[str, Any]:
-    """The resellers' flat ``{"model", "prompt", ...}`` body as a /v1/jobs body."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The body must be a JSON object.")
-    flat = dict(body)
-    envelope = {k: flat.pop(k) for k in ("callback_url", "metadata") if k in flat}
-    if not isinstance(flat.get("model"), str):
-        raise validation_error({"model": ["Missing data for required field."]})
-    try:
-        model_id, model_input = catalog.gateway_to_input(flat)
-    except ValidationError as exc:
-        raise validation_error(exc.messages) from None
-    return {"model": model_id, "input": model_input, **envelope}
-
-
 def fingerprint(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

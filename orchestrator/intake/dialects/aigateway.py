@@ -4,7 +4,7 @@ until ``status === "completed"``, then read ``result.url``.
 
 Its page documents no defaults, so nothing of its own is filled in: Pixazo's v5.6 needs
 aspect ratio, resolution and duration, and the shared route fills the gateways' common ones
-(``catalog.GATEWAY_DEFAULTS``). Its answer fields (``id``, lowercase ``status``, ``created``,
+(``videos.COMMON_DEFAULTS``). Its answer fields (``id``, lowercase ``status``, ``created``,
 ``result``) are in every job object (``orchestrator.jobs.store.render``).
 """
 

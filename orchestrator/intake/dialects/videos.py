@@ -46,6 +46,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "thinking_type": ("thinking_type", "thinking"),
 }
 _PIXAZO_NAME = {spelling: name for name, spellings in SYNONYMS.items() for spelling in spellings}
+# Pixazo's v5.6 models require fields that the gateways treat as optional (their examples send
+# only model and prompt): filled with the gateways' common defaults unless a dialect has its own.
+COMMON_DEFAULTS: dict[str, dict[str, Any]] = {
+    catalog.V56_T2V: {"aspect_ratio": "16:9", "resolution": "720p", "duration": 5},
+    catalog.V56_I2V: {"resolution": "720p", "duration": "5"},
+}
 # Fields a gateway documents that some Pixazo models do not take: refused with a reason there.
 _GATEWAY_FIELDS = ("aspect_ratio", "style", "seed", "generate_multi_clip_switch")
 
@@ -136,7 +142,7 @@ def _input(
         fill, warnings = empiriolabs.defaults(spec.id, flat)
         for name, value in fill.items():
             model_input.setdefault(name, value)
-    for name, value in catalog.GATEWAY_DEFAULTS.get(spec.id, {}).items():
+    for name, value in COMMON_DEFAULTS.get(spec.id, {}).items():
         model_input.setdefault(name, value)
     return model_input, warnings
 

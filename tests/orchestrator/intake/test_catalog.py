@@ -3,12 +3,10 @@ import json
 import marshmallow
 import pytest
 
-from orchestrator.intake import catalog
 from orchestrator.intake.catalog import (
     MODELS,
     describe_catalog,
     estimate_cost_usd,
-    gateway_to_input,
     get_model,
     resolve_alias,
     validate_input,
@@ -284,94 +282,6 @@ def test_unknown_aliases(name):
     assert resolve_alias(name, has_image=False) is None
 
 
-def test_gateway_text_body():
-    body = {
-        "model": "pixverse-v6",
-        "prompt": "x",
-        "generate_audio": True,
-        "generate_multi_clip": False,
-        "resolution_ratio": "9:16",
-        "duration": 8,
-    }
-    model_id, model_input = gateway_to_input(body)
-    assert model_id == V6_T2V
-    assert model_input == {
-        "prompt": "x",
-        "generate_audio_switch": True,
-        "generate_multi_clip_switch": False,
-        "aspect_ratio": "9:16",
-        "duration": 8,
-    }
-    assert validate_input(model_id, model_input)["aspect_ratio"] == "9:16"
-    assert body["model"] == "pixverse-v6"  # the caller's body is left alone
-
-
-@pytest.mark.parametrize("image_key", ["image", "image_url"])
-def test_gateway_image_selects_image_to_video(image_key):
-    body = {"model": "pixverse/c1", "prompt": "x", image_key: IMAGE}
-    model_id, model_input = gateway_to_input(body)
-    assert (model_id, model_input) == (C1_I2V, {"prompt": "x", "image_url": IMAGE})
-
-
-def test_gateway_v56_image_duration_becomes_a_string():
-    body = {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE, "resolution": "720p"}
-    for duration, expected in ((5, "5"), (10, "10"), (7, 7), ("5", "5")):
-        model_id, model_input = gateway_to_input({**body, "duration": duration})
-        assert model_id == V56_I2V
-        assert model_input["duration"] == expected
-    _, model_input = gateway_to_input({**body, "duration": 5})
-    assert validate_input(V56_I2V, model_input)["duration"] == "5"
-
-
-def test_gateway_v56_text_duration_stays_an_integer():
-    body = {"model": "pixverse/v5.6", "prompt": "x", "duration": 5, "resolution_ratio": "1:1"}
-    expected = {"prompt": "x", "duration": 5, "aspect_ratio": "1:1", "resolution": "720p"}
-    assert gateway_to_input(body) == (V56_T2V, expected)
-
-
-def test_gateway_fills_the_v56_fields_pixazo_requires_with_the_gateways_defaults():
-    model_id, model_input = gateway_to_input({"model": "pixverse/v5.6", "prompt": "x"})
-    assert validate_input(model_id, model_input) == {
-        "prompt": "x",
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "duration": 5,
-    }
-    model_id, model_input = gateway_to_input(
-        {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE}
-    )
-    assert validate_input(model_id, model_input)["duration"] == "5"
-
-
-def test_gateway_passes_unknown_fields_so_validation_names_them():
-    model_id, model_input = gateway_to_input({"model": "pixverse-v6", "prompt": "x", "n": 1})
-    assert model_input == {"prompt": "x", "n": 1}
-    assert errors_of(model_id, model_input) == {"n": ["Unknown field."]}
-
-
-@pytest.mark.parametrize("model", ["pixverse-v9", None, 6, ""])
-def test_gateway_unknown_model(model):
-    with pytest.raises(marshmallow.ValidationError) as caught:
-        gateway_to_input({"model": model, "prompt": "x"})
-    assert set(caught.value.messages) == {"model"}
-
-
-def test_gateway_conflicting_spellings():
-    with pytest.raises(marshmallow.ValidationError) as caught:
-        gateway_to_input({"model": "pixverse-v6", "image": IMAGE, "image_url": IMAGE})
-    assert set(caught.value.messages) == {"image"}
-    with pytest.raises(marshmallow.ValidationError) as caught:
-        gateway_to_input(
-            {"model": "pixverse-v6", "generate_audio": True, "generate_audio_switch": False}
-        )
-    assert set(caught.value.messages) == {"generate_audio"}
-
-
-def test_gateway_body_must_be_an_object():
-    with pytest.raises(marshmallow.ValidationError):
-        gateway_to_input(["pixverse-v6"])
-
-
 def priced(model_id, **fields):
     return estimate_cost_usd(model_id, validate_input(model_id, {**MINIMAL[model_id], **fields}))
 
@@ -447,7 +357,3 @@ def test_describe_catalog_pricing():
     assert len(pricing[V6_I2V]["rates"]) == 8
     assert pricing[V56_T2V]["unit"] == "per_video"
     assert {"resolution": "720p", "duration": 10, "price": 1.43} in pricing[V56_I2V]["rates"]
-
-
-def test_renames_are_exposed_for_the_api_docs():
-    assert catalog.GATEWAY_RENAMES["resolution_ratio"] == "aspect_ratio"

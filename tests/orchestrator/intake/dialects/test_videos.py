@@ -41,7 +41,7 @@ def test_aigateway_quickstart_body_fills_pixazo_v56_required_fields():
         "model": catalog.V56_T2V,
         "input": {
             "prompt": "a drone shot of a mountain lake",
-            **catalog.GATEWAY_DEFAULTS[catalog.V56_T2V],
+            **videos.COMMON_DEFAULTS[catalog.V56_T2V],
         },
     }
     assert result.warnings == []  # aigateway.sh documents no default Pixazo cannot honour
@@ -154,6 +154,36 @@ def test_duration_seconds_forms(model, given, sent):
 def test_duration_on_v56_image_to_video_is_a_string(given):
     body = {"model": "pixverse-v5-6", "prompt": "x", "image": IMAGE, "duration": given}
     assert translated(body).body["input"]["duration"] == "5"
+
+
+def test_older_gateway_text_body():
+    body = {
+        "model": "pixverse-v6",
+        "prompt": "x",
+        "generate_audio": True,
+        "generate_multi_clip": False,
+        "resolution_ratio": "9:16",
+        "duration": 8,
+    }
+    result = translated(body)
+    assert result.body == {
+        "model": catalog.V6_T2V,
+        "input": {
+            "prompt": "x",
+            "generate_audio_switch": True,
+            "generate_multi_clip_switch": False,
+            "aspect_ratio": "9:16",
+            "duration": 8,
+        },
+    }
+    assert body["model"] == "pixverse-v6" and "generate_audio" in body  # left alone
+
+
+@pytest.mark.parametrize(("given", "sent"), [(5, "5"), (10, "10"), (7, 7), ("5", "5")])
+def test_v56_image_to_video_integer_durations(given, sent):
+    # 7 is passed on as given so that the catalog names it (input.duration)
+    body = {"model": "pixverse-5-6", "prompt": "x", "image": IMAGE, "duration": given}
+    assert translated(body).body["input"]["duration"] == sent
 
 
 def test_envelope_fields_stay_ours():
@@ -270,6 +300,8 @@ def test_every_refusal_of_one_request_is_named_at_once():
         ({"prompt": "x"}, "model"),
         ({"model": 5, "prompt": "x"}, "model"),
         ({"model": "pixverse-v7", "prompt": "x"}, "model"),
+        ({"model": "", "prompt": "x"}, "model"),
+        ({"model": None, "prompt": "x"}, "model"),
     ],
 )
 def test_model_refusals(body, field):
@@ -280,6 +312,12 @@ def test_not_an_object_is_400():
     with pytest.raises(ApiError) as caught:
         videos.translate(["pixverse-v6"])
     assert caught.value.status == 400
+
+
+def test_every_spelling_names_one_pixazo_field():
+    assert "resolution_ratio" in videos.SYNONYMS["aspect_ratio"]
+    spellings = [s for group in videos.SYNONYMS.values() for s in group]
+    assert len(spellings) == len(set(spellings))
 
 
 # --- the dialects' model names --------------------------------------------------------------
