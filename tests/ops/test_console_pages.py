@@ -267,3 +267,13 @@ def test_malformed_cursor_shows_the_first_page(browser, make_job):
     assert answer.status_code == 200
     assert "malformed" in answer.get_data(as_text=True)
     assert parse_qs(urlsplit("/ops/jobs?cursor=x").query)  # the page still renders its filters
+
+
+def test_job_page_shows_the_jobs_warnings_escaped(browser, svc):
+    from orchestrator.jobs.store import NewJob
+
+    warning = {"field": "audio", "message": "not applied <b>"}
+    new = NewJob("cli_a", "pixverse", {}, {}, None, None, "terminal", warnings=(warning,))
+    job_id = svc.jobs.create(new).job_id
+    page = browser.get(f"/ops/jobs/{job_id}").get_data(as_text=True)
+    assert "Warning" in page and "not applied &lt;b&gt;" in page
