@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -183,14 +183,14 @@ class StateMachine:
         found = self._identities.get(job_id)
         if found is not None:
             return found
-        status, client_id, model = self._redis.hmget(
-            keys.job(job_id), "status", "client_id", "model"
+        status, client_id, model = cast(
+            list[str | None], self._redis.hmget(keys.job(job_id), "status", "client_id", "model")
         )
         if status is None:  # transition.lua's test for "no job"
             return None
         if client_id is None or model is None:  # not a job intake made: do not remember it
-            return _decode(client_id or ""), _decode(model or "")
-        found = (_decode(client_id), _decode(model))
+            return client_id or "", model or ""
+        found = (client_id, model)
         self._identities.put(job_id, found)
         return found
 
@@ -252,7 +252,7 @@ class StateMachine:
                 ",".join(public),
             ],
         )
-        prev = _decode(previous)
+        prev = cast(str, previous)
         return TransitionResult(
             applied=applied == 1,
             previous=JobState(prev) if prev else None,
@@ -268,10 +268,6 @@ class StateMachine:
         cannot take is retired so that only its video (never its failure) reaches the job.
         """
         return self._claim(keys=[keys.job(job_id)], args=[request_id, generation]) == 1
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _encode(value: Any) -> str:

@@ -128,8 +128,8 @@ class JobStore:
         )
 
     def get_raw(self, job_id: str) -> dict[str, str] | None:
-        data = self._redis.hgetall(keys.job(job_id))
-        return {_s(k): _s(v) for k, v in data.items()} if data else None
+        data = cast(dict[str, str], self._redis.hgetall(keys.job(job_id)))
+        return data or None
 
     def find(self, job_id: str, client_id: str | None = None) -> dict[str, str] | None:
         """The raw job for an id from outside (a URL, a form, a CLI argument), the one check
@@ -149,8 +149,8 @@ class JobStore:
         return render(raw) if raw else None
 
     def state_of(self, job_id: str) -> JobState | None:
-        value = self._redis.hget(keys.job(job_id), "status")
-        return JobState(_s(value)) if value else None
+        value = cast(str | None, self._redis.hget(keys.job(job_id), "status"))
+        return JobState(value) if value else None
 
     def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
         record = {"at": clock.iso(), **entry}
@@ -160,8 +160,8 @@ class JobStore:
         return [json.loads(x) for x in self._redis.lrange(keys.timeline(job_id), 0, limit - 1)]
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
-        value = self._redis.get(keys.request_id(upstream_request_id))
-        return _s(value) if value else None
+        value = cast(str | None, self._redis.get(keys.request_id(upstream_request_id)))
+        return value or None
 
     def bind_request(self, upstream_request_id: str, job_id: str, ttl_seconds: int) -> None:
         self._redis.set(keys.request_id(upstream_request_id), job_id, ex=ttl_seconds)
@@ -201,7 +201,7 @@ class JobStore:
                     index, top, bottom, start=0, num=chunk, withscores=True
                 ),
             )
-            fresh = [(_s(m), s) for m, s in rows if _after((s, _s(m)), position)]
+            fresh = [(m, s) for m, s in rows if _after((s, m), position)]
             if not fresh and len(rows) == chunk:
                 chunk *= 2  # a whole chunk shares the cursor's score: read further
                 continue
@@ -257,7 +257,7 @@ class JobStore:
         pipe = self._redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
-        return [{_s(k): _s(v) for k, v in d.items()} if d else None for d in pipe.execute()]
+        return [cast(dict[str, str], d) or None for d in pipe.execute()]
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,3 @@ def error_code(raw: Mapping[str, str]) -> str | None:
 
 def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
