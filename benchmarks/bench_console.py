@@ -26,8 +26,7 @@ from benchmarks.common import bench_settings
 from devtools.devstack import Stack
 from ops.operators import OperatorStore
 from orchestrator.app import create_app
-from orchestrator.core import keys
-from orchestrator.intake import catalog
+from orchestrator.core import catalog, keys
 from orchestrator.jobs.store import encode_cursor
 from orchestrator.services import EXTENSION_NAME, build_services
 

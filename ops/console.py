@@ -27,13 +27,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ops import auth, dashboard, present
 from ops.operators import valid_name
-from orchestrator.core import clock, keys
+from orchestrator.core import catalog, clock, keys
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.errors import error_response
 from orchestrator.core.ids import is_id
 from orchestrator.core.records import Job
 from orchestrator.core.services import Services, current
-from orchestrator.intake import catalog
 from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.jobs.store import JobFilter, decode_cursor, error_code, index_for

@@ -9,11 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
-from orchestrator.core import clock, keys
+from orchestrator.core import catalog, clock, keys
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, encodable, validation_error
 from orchestrator.core.services import current
-from orchestrator.intake import catalog
 from orchestrator.intake.create import checked_callback_url, submit_job
 from orchestrator.intake.dialects import videos
 from orchestrator.intake.schemas import ClientUpdateSchema, JobListQuerySchema

@@ -12,12 +12,11 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from orchestrator.core import enqueue
+from orchestrator.core import catalog, enqueue
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, validation_error
 from orchestrator.core.services import Services
 from orchestrator.core.urls import UnsafeUrl, check_consumer_url
-from orchestrator.intake import catalog
 from orchestrator.intake.schemas import MAX_IDEMPOTENCY_KEY, JobCreateSchema
 from orchestrator.jobs.store import NewJob
 

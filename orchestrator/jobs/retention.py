@@ -11,9 +11,8 @@ never with jobs).
 
 from __future__ import annotations
 
-from orchestrator.core import clock, keys
+from orchestrator.core import catalog, clock, keys
 from orchestrator.core.services import Services
-from orchestrator.intake import catalog
 from orchestrator.jobs.state import PUBLIC_STATUSES
 
 TRIM_EVERY_SECONDS = 3600.0

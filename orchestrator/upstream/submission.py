@@ -15,10 +15,9 @@ import random
 import secrets
 from dataclasses import dataclass
 
-from orchestrator.core import clock, keys, tokens
+from orchestrator.core import catalog, clock, keys, tokens
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
-from orchestrator.intake import catalog
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.state import (
     ATTEMPT_TOKEN,

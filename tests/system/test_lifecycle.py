@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from orchestrator.core import keys
-from orchestrator.intake.catalog import MODELS
+from orchestrator.core.catalog import MODELS
 from tests.helpers import wait_for
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import (

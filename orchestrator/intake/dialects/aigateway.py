@@ -10,7 +10,7 @@ aspect ratio, resolution and duration, and the shared route fills the gateways' 
 
 from __future__ import annotations
 
-from orchestrator.intake import catalog
+from orchestrator.core import catalog
 
 NAME = "aigateway.sh"
 ROUTE = "POST /v1/videos/generations, GET /v1/jobs/{id}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.intake import catalog
+from orchestrator.core import catalog
 
 NAME = "EmpirioLabs"
 ROUTE = "POST /v1/videos/generations, GET /v1/jobs/{job_id}"

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.core import catalog
 from orchestrator.core.errors import validation_error
-from orchestrator.intake import catalog
 from orchestrator.intake.dialects.translation import (
     NOT_HONOURED,
     Translation,

@@ -9,8 +9,8 @@ from typing import Any
 
 import marshmallow
 
+from orchestrator.core import catalog
 from orchestrator.core.errors import ApiError, validation_error
-from orchestrator.intake import catalog
 
 ENVELOPE_FIELDS = ("callback_url", "metadata")  # ours, accepted next to any dialect's fields
 NOT_HONOURED = "cannot be honoured through Pixazo: {reason}"

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.core import catalog
 from orchestrator.core.errors import ApiError, validation_error
-from orchestrator.intake import catalog
 from orchestrator.intake.dialects import aigateway, empiriolabs
 
 ROUTE = "/v1/videos/generations"

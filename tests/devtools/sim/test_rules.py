@@ -313,13 +313,13 @@ def test_defaults_pixazo_applies_are_the_documented_ones():
 
 # --- (c) the product's catalog agrees with the simulator's rules ---------------------------------
 
-# Real disagreements found between orchestrator/intake/catalog.py and the documentation; the
+# Real disagreements found between orchestrator/core/catalog.py and the documentation; the
 # catalog belongs to another engineer, so they are marked here, not fixed there.
 KNOWN_DISAGREEMENTS: dict[str, str] = {}
 
 
 def _catalog():
-    from orchestrator.intake import catalog
+    from orchestrator.core import catalog
 
     return catalog
 

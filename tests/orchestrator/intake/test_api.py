@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from orchestrator.core import enqueue, keys
+from orchestrator.core import catalog, enqueue, keys
 from orchestrator.core.clients import ClientStore
-from orchestrator.intake import api, catalog
+from orchestrator.intake import api
 from tests.orchestrator.model_inputs import IMAGE, INVALID_INPUTS, VALID_INPUTS
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from orchestrator.intake import catalog
+from orchestrator.core import catalog
 from tests.orchestrator.model_inputs import VALID_INPUTS
 
 SEED = 20261121

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.intake import catalog
+from orchestrator.core import catalog
 from orchestrator.intake.dialects import empiriolabs, videos
 
 IMAGE = "https://images.example.com/cat.png"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.core import enqueue, keys
+from orchestrator.core import catalog, enqueue, keys
 from orchestrator.core.errors import ApiError
-from orchestrator.intake import catalog
 from orchestrator.intake.dialects import aigateway, empiriolabs, videos
 
 IMAGE = "https://images.example.com/lake.png"

@@ -3,7 +3,7 @@ import json
 import marshmallow
 import pytest
 
-from orchestrator.intake.catalog import (
+from orchestrator.core.catalog import (
     MODELS,
     describe_catalog,
     estimate_cost_usd,
