@@ -37,6 +37,7 @@ from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.jobs.store import JobFilter, decode_cursor, error_code, index_for
 from orchestrator.upstream import pause
+from webhooks.outbound import redeliver
 
 bp = Blueprint(
     "ops",
@@ -277,7 +278,7 @@ def jobs() -> BaseResponse:
         if page.next_cursor
         else None,
         first_url=url_for("ops.jobs", **filters) if cursor else None,
-        dead_for_client=len(actions.dead_letters(svc, flt.client_id, actions.BULK_LIMIT))
+        dead_for_client=len(redeliver.dead_letters(svc, flt.client_id, actions.BULK_LIMIT))
         if flt.client_id
         else None,
     )
@@ -392,7 +393,7 @@ def act(job_id: str, action: str) -> BaseResponse:
     elif action == "cancel":
         result = actions.cancel(svc, job_id, actor)
     else:
-        result = actions.redeliver(svc, context["event_id"], actor)
+        result = redeliver.redeliver(svc, context["event_id"], actor)
     flash(f"{action}: {result.message}", "ok" if result.ok else "error")
     return redirect(url_for("ops.job", job_id=job_id))
 
@@ -405,7 +406,7 @@ def _bulk_selection(svc: Services, kind: str) -> dict[str, Any]:
     if kind == "redeliver":
         if not client_id:
             abort(404)
-        events = actions.dead_letters(svc, client_id, actions.BULK_LIMIT)
+        events = redeliver.dead_letters(svc, client_id, actions.BULK_LIMIT)
         return {"kind": kind, "client": client_id, "count": len(events), "charged": 0}
     code = request.values.get("error_code") or ErrorCode.UPSTREAM_ERROR
     if code not in ERROR_CODES:
@@ -439,7 +440,7 @@ def bulk(kind: str) -> BaseResponse:
     if kind == "redeliver":
         if not selection["client"]:
             abort(404)
-        result = actions.redeliver_client_since(svc, selection["client"], 0.0, g.operator)
+        result = redeliver.redeliver_client_since(svc, selection["client"], 0.0, g.operator)
     else:
         result = actions.retry_failed(
             svc,

@@ -15,9 +15,9 @@ from flask import current_app
 
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.services import Services
-from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
+from webhooks.outbound import redeliver
 
 HOUR_SECONDS = 3600
 DAY_SECONDS = 24 * HOUR_SECONDS
@@ -96,7 +96,7 @@ def dead_letters(svc: Services, limit: int = DEAD_SHOWN) -> dict[str, Any]:
         "count": svc.redis.zcard(keys.DEAD_DELIVERIES),
         "rows": [
             {k: v for k, v in evt.items() if k != "snapshot"}
-            for evt in actions.dead_letters(svc, None, limit)
+            for evt in redeliver.dead_letters(svc, None, limit)
         ],
     }
 

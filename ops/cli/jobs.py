@@ -16,6 +16,7 @@ from orchestrator.core.services import Services
 from orchestrator.jobs import actions
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.jobs.store import JOB_PREFIX, JobFilter, index_for
+from webhooks.outbound import redeliver
 
 # Any code is accepted (an unknown one matches no job); these are the ones jobs carry.
 ERROR_CODES = ", ".join(code.value for code in ErrorCode)
@@ -192,13 +193,13 @@ def jobs_redeliver(
         if target or not client_id or not since:
             raise click.UsageError("use either TARGET, or --client together with --since")
         when = _iso_time(since, "--since").timestamp()
-        result(actions.redeliver_client_since(svc, client_id, when, actor()), as_json)
+        result(redeliver.redeliver_client_since(svc, client_id, when, actor()), as_json)
     elif not target:
         raise click.UsageError("give an event id, a job id, or --client and --since")
     elif target.startswith("evt_"):
-        result(actions.redeliver(svc, target, actor()), as_json)
+        result(redeliver.redeliver(svc, target, actor()), as_json)
     else:
-        result(actions.redeliver_job(svc, target, actor()), as_json)
+        result(redeliver.redeliver_job(svc, target, actor()), as_json)
 
 
 @jobs.command("cancel")

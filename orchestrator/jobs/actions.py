@@ -1,5 +1,7 @@
 """What operators (and clients, for cancel) can do to a job: one implementation behind the API,
 the CLI and the console, each action written to the job's timeline and to the audit log.
+Redelivering outbound events (which replays them through delivery) is in
+:mod:`webhooks.outbound.redeliver`, above both.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from orchestrator.jobs.state import (
     JobState,
 )
 from orchestrator.jobs.store import JobFilter, index_for
-from webhooks.outbound import delivery
 
 BULK_LIMIT = 500  # jobs or events one bulk action touches; run it again for more
 _BULK_PAGES = 20  # pages of the job list a bulk selection may read
@@ -159,41 +160,6 @@ def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
     return dict(cast("dict[str, str]", svc.redis.hgetall(keys.job_events(job_id))))
 
 
-def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
-    if not delivery.replay(svc, event_id):
-        return ActionResult(False, "no such event")
-    job_id = cast("str | None", svc.redis.hget(keys.event(event_id), "job_id"))
-    if job_id:
-        svc.jobs.append_timeline(
-            job_id,
-            {"type": "operator", "action": "redeliver", "actor": actor, "event_id": event_id},
-        )
-    enqueue.deliver(event_id)
-    audit(svc, actor, "redeliver", event_id)
-    return ActionResult(True, "redelivery queued")
-
-
-def redeliver_job(svc: Services, job_id: str, actor: str) -> ActionResult:
-    events = job_event_ids(svc, job_id)
-    if not events:
-        return ActionResult(False, "this job has no events")
-    for event_id in events.values():
-        redeliver(svc, event_id, actor)
-    return ActionResult(True, f"{len(events)} event(s) queued for redelivery")
-
-
-def dead_letters(
-    svc: Services, client_id: str | None = None, limit: int = BULK_LIMIT
-) -> list[dict[str, str]]:
-    """Dead-lettered events (their hashes), newest first, of one client or of all."""
-    index = keys.client_dead_deliveries(client_id) if client_id else keys.DEAD_DELIVERIES
-    ids = cast("list[str]", svc.redis.zrevrange(index, 0, limit - 1))
-    pipe = svc.redis.pipeline(transaction=False)
-    for event_id in ids:
-        pipe.hgetall(keys.event(event_id))
-    return [dict(evt) for evt in pipe.execute() if evt]
-
-
 def failed_jobs(
     svc: Services,
     error_code: str | None,
@@ -240,19 +206,4 @@ def retry_failed(
     audit(svc, actor, "bulk_retry", target or "all clients", f"{error_code}: {len(done)} job(s)")
     return ActionResult(
         True, f"{len(done)} failed job(s) queued for resubmission", data={"count": len(done)}
-    )
-
-
-def redeliver_client_since(svc: Services, client_id: str, since: float, actor: str) -> ActionResult:
-    """Replay every delivery of ``client_id`` dead-lettered at or after ``since`` (unix s)."""
-    if svc.clients.get(client_id) is None:
-        return ActionResult(False, "no such client")
-    event_ids = [
-        e for e in delivery.dead_since(svc, client_id, since) if redeliver(svc, e, actor).ok
-    ]
-    audit(svc, actor, "bulk_redeliver", client_id, f"{len(event_ids)} since {clock.iso(since)}")
-    return ActionResult(
-        True,
-        f"{len(event_ids)} failed delivery(ies) queued for redelivery",
-        data={"client_id": client_id, "since": clock.iso(since), "event_ids": event_ids},
     )

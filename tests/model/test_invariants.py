@@ -91,6 +91,7 @@ from tests.model.fakes import (
     WorkerDied,
 )
 from webhooks.outbound import delivery
+from webhooks.outbound import redeliver as outbound_redeliver
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -584,11 +585,11 @@ class OrchestratorModel(RuleBasedStateMachine):
     def redeliver(self, pick: int, which: int, whole_job: bool) -> None:
         job = self._pick_job(pick)
         if whole_job:
-            actions.redeliver_job(self.svc, job, ACTOR)
+            outbound_redeliver.redeliver_job(self.svc, job, ACTOR)
             return
         event_ids = sorted(self.svc.redis.hvals(keys.job_events(job)))
         if event_ids:
-            actions.redeliver(self.svc, event_ids[which % len(event_ids)], ACTOR)
+            outbound_redeliver.redeliver(self.svc, event_ids[which % len(event_ids)], ACTOR)
 
     # -- invariants
     @check("no_double_charge")

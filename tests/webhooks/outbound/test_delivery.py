@@ -21,12 +21,11 @@ from ops.cli import cli
 from orchestrator.core import clock, keys
 from orchestrator.core.records import Event
 from orchestrator.core.urls import Target
-from orchestrator.jobs import actions
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
 from tests.conftest import make_settings
-from webhooks.outbound import delivery, endpoints, scripts, transport
+from webhooks.outbound import delivery, endpoints, redeliver, scripts, transport
 
 S = JobState
 
@@ -214,7 +213,7 @@ def test_410_disables_the_clients_endpoint_and_stops_delivery_there(dsvc, endpoi
     assert set(delivery.dead_since(dsvc, client.id, 0)) == {first, second}
     dsvc.clients.update(client.id, endpoint_disabled=False)
     endpoint.default = (200, {}, b"", 0.0)
-    result = actions.redeliver_client_since(dsvc, client.id, 0, "test")
+    result = redeliver.redeliver_client_since(dsvc, client.id, 0, "test")
     assert result.ok and sorted(result.data["event_ids"]) == sorted([first, second])
     assert [delivery.deliver(dsvc, e) for e in (first, second)] == [delivery.DELIVERED] * 2
     assert delivery.dead_since(dsvc, client.id, 0) == []
@@ -241,11 +240,11 @@ def test_replay_since_a_time_takes_only_that_clients_later_dead_letters(dsvc, en
     delivery.deliver(dsvc, recent)
     foreign = make_event(dsvc, other.id)
     delivery.deliver(dsvc, foreign)
-    result = actions.redeliver_client_since(dsvc, acme.id, clock.now() - 60, "ops")
+    result = redeliver.redeliver_client_since(dsvc, acme.id, clock.now() - 60, "ops")
     assert result.data["event_ids"] == [recent]
     assert evt(dsvc, recent)["state"] == delivery.PENDING
     assert evt(dsvc, old)["state"] == evt(dsvc, foreign)["state"] == delivery.DEAD
-    assert not actions.redeliver_client_since(dsvc, "cli_nope", 0, "ops").ok
+    assert not redeliver.redeliver_client_since(dsvc, "cli_nope", 0, "ops").ok
 
 
 def test_events_of_one_job_go_in_order(dsvc, endpoint):
@@ -745,7 +744,7 @@ def test_delivery_has_no_inline_lua():
 
 
 def test_the_names_other_code_uses_still_resolve_on_the_delivery_module():
-    """orchestrator.jobs.actions, ops, workers and the model and system tests use these."""
+    """webhooks.outbound.redeliver, ops, workers and the model and system tests use these."""
     used = [
         "deliver", "post", "Attempt", "replay", "dead_since", "ENDPOINT_MAX_IN_FLIGHT",
         "endpoint_hash", "event_body", "sign", "next_delay", "_dead_letter",
