@@ -19,15 +19,6 @@ bp = Blueprint("health", __name__)
 OPERATOR_PAUSE = "an operator"
 PIXAZO_PAUSE = "pixazo"  # a 402: resumes by itself when a balance probe succeeds
 MAX_REASON_CHARS = 200
-_DUE_SETS = (
-    keys.DUE_SUBMIT,
-    keys.DUE_SUBMITTING,
-    keys.DUE_UNKNOWN,
-    keys.DUE_POLL,
-    keys.DUE_DEADLINE,
-    keys.DUE_DELIVERY,
-    keys.DUE_CALLBACK,
-)
 
 
 @bp.get("/healthz")
@@ -77,9 +68,9 @@ class StoreCollector(Collector):
         yield jobs
         due = GaugeMetricFamily("orchestrator_due", "Members of each due-time set", labels=["set"])
         pipe = r.pipeline(transaction=False)
-        for name in _DUE_SETS:
+        for name in keys.DUE_SETS:
             pipe.zcard(name)
-        for name, n in zip(_DUE_SETS, pipe.execute(), strict=True):
+        for name, n in zip(keys.DUE_SETS, pipe.execute(), strict=True):
             due.add_metric([name], n)
         yield due
         dead = GaugeMetricFamily("orchestrator_dead_deliveries", "Dead-lettered deliveries")

@@ -16,7 +16,7 @@ DUE_DELIVERY = "due:delivery"  # members are event ids: due at the next attempt
 DUE_CALLBACK = "due:callback"  # members are inbox ids: recorded callbacks not yet applied
 
 JOB_DUE_SETS = (DUE_SUBMIT, DUE_SUBMITTING, DUE_UNKNOWN, DUE_POLL, DUE_DEADLINE)
-DUE_SETS = (*JOB_DUE_SETS, DUE_DELIVERY, DUE_CALLBACK)  # all seven (orchestrator/due.py)
+DUE_SETS = (*JOB_DUE_SETS, DUE_DELIVERY, DUE_CALLBACK)  # all seven (orchestrator/core/due.py)
 
 DEAD_DELIVERIES = "deliveries:dead"  # event ids, score: time dead-lettered
 ALL_JOBS = "idx:jobs"  # every job id, score: created (ms)

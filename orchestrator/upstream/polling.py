@@ -10,6 +10,7 @@ from __future__ import annotations
 import requests
 
 from orchestrator.core import clock, keys
+from orchestrator.core.due import DueSet
 from orchestrator.core.records import job_from_store
 from orchestrator.core.services import Services
 from orchestrator.jobs.state import JobState
@@ -47,5 +48,5 @@ def poll(svc: Services, job_id: str, reason: str = "stuck") -> str:
         if applied.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED):
             return "terminal"
     delay = next_poll_delay(svc.settings.poll_schedule, polls)
-    svc.redis.zadd(keys.DUE_POLL, {job_id: clock.now() + delay}, xx=True)
+    DueSet(svc.redis, keys.DUE_POLL).push_back([job_id], clock.now() + delay)
     return "polled"

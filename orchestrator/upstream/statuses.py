@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core import clock, keys
+from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
@@ -112,7 +113,7 @@ def _apply_once(
             return Applied(False, None, ignored_reason="job not found")
         if result.previous in (S.SUBMITTED, S.PROCESSING):
             # Sync-mode progress for a job already there: it is alive, so poll it later.
-            svc.redis.zadd(keys.DUE_POLL, {job_id: clock.now() + stuck_after}, xx=True)
+            DueSet(svc.redis, keys.DUE_POLL).push_back([job_id], clock.now() + stuck_after)
         return _ignore(svc, job_id, result.previous, status, source, "already past this status")
     svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS)
     return Applied(True, target, result.event_id)

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from orchestrator.core import catalog, clock, keys, tokens
+from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
@@ -50,12 +51,13 @@ def submit(svc: Services, job_id: str) -> str:
     if svc.jobs.state_of(job_id) is not S.QUEUED:
         return "skipped"
     now = clock.now()
+    submits = DueSet(svc.redis, keys.DUE_SUBMIT)
     if pause.paused(svc.redis) and not pause.is_probe(svc.redis, job_id):
-        svc.redis.zadd(keys.DUE_SUBMIT, {job_id: now + svc.settings.balance_probe_seconds}, xx=True)
+        submits.push_back([job_id], now + svc.settings.balance_probe_seconds)
         return "paused"
     lease, wait = svc.limiter.acquire(now)
     if lease is None:
-        svc.redis.zadd(keys.DUE_SUBMIT, {job_id: now + wait}, xx=True)
+        submits.push_back([job_id], now + wait)
         return "throttled"
     try:
         return _submit_holding_lease(svc, job_id)

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass
 
 from orchestrator.core import clock, keys
+from orchestrator.core.due import DueSet
 from orchestrator.core.records import Event
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
@@ -146,13 +147,13 @@ def deliver(svc: Services, event_id: str) -> str:
 def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) -> str:
     """Why nothing may be sent now ("skipped": gone or settled, "not_due"), or ""."""
     if evt is None:
-        svc.redis.zrem(keys.DUE_DELIVERY, event_id)  # expired with its job
+        DueSet(svc.redis, keys.DUE_DELIVERY).remove(event_id)  # expired with its job
         return "skipped"
     if evt.state != PENDING:
         return "skipped"
     due_at = evt.due_at or 0.0
     if due_at > now:
-        svc.redis.zadd(keys.DUE_DELIVERY, {event_id: due_at})
+        DueSet(svc.redis, keys.DUE_DELIVERY).schedule(event_id, due_at)
         return "not_due"
     return ""
 
@@ -160,7 +161,7 @@ def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) ->
 def _prepare(svc: Services, evt: Event, now: float) -> Prepared | str:
     """Ordering, endpoint and lease of a due, locked event: what to send, or why not now."""
     if earlier_pending(svc, evt):
-        svc.redis.zadd(keys.DUE_DELIVERY, {evt.id: now + ORDER_WAIT_SECONDS})
+        DueSet(svc.redis, keys.DUE_DELIVERY).schedule(evt.id, now + ORDER_WAIT_SECONDS)
         return "waiting"
     endpoint = endpoint_for(svc, evt)
     if endpoint.disabled:
