@@ -134,6 +134,24 @@ class Param:
             "description": self.description,
         }
 
+    def json_schema(self) -> dict[str, Any]:
+        """The same rules as :meth:`field`, as the JSON Schema /openapi.json publishes."""
+        schema: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.url:
+            schema["format"] = "uri"
+        if self.non_blank:
+            schema["minLength"] = 1
+            schema["pattern"] = r"\S"
+        if self.allowed is not None:
+            schema["enum"] = list(self.allowed)
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.default is not _NO_DEFAULT:
+            schema["default"] = self.default
+        return schema
+
 
 def _prompt() -> Param:
     return Param(
@@ -362,6 +380,41 @@ MODELS: dict[str, ModelSpec] = {
             V56_I2V_PARAMS,
         ),
     )
+}
+
+
+# One valid input per model: the API documentation's examples (a test posts each one).
+EXAMPLE_INPUTS: dict[str, dict[str, Any]] = {
+    V6_T2V: {
+        "prompt": "A red fox trots through fresh snow at dawn, cinematic",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration": 5,
+    },
+    V6_I2V: {
+        "prompt": "The cat turns its head and blinks",
+        "image_url": "https://images.example.com/cat.png",
+        "resolution": "720p",
+        "duration": 5,
+    },
+    C1_T2V: {"prompt": "A paper boat drifts down a rainy street", "style": "anime"},
+    C1_I2V: {
+        "prompt": "The lighthouse beam sweeps across the waves",
+        "image_url": "https://images.example.com/lighthouse.jpg",
+        "duration": 5,
+    },
+    V56_T2V: {
+        "prompt": "A hot-air balloon rises over a canyon",
+        "aspect_ratio": "16:9",
+        "resolution": "1080p",
+        "duration": 5,
+    },
+    V56_I2V: {
+        "prompt": "The dog shakes off the water",
+        "image_url": "https://images.example.com/dog.webp",
+        "resolution": "720p",
+        "duration": "5",
+    },
 }
 
 

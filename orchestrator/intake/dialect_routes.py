@@ -96,7 +96,7 @@ def _path_id(name: str) -> dict[str, Any]:
 
 
 _STR = {"type": "string"}
-_NULLABLE_OBJ = {"type": "object", "nullable": True}
+_NULLABLE_OBJ = {"type": ["object", "null"]}
 _APIINONE_BODY = {
     "type": "object",
     "required": ["model", "prompt"],
@@ -133,7 +133,7 @@ _APIINONE_TASK = {
         "result": _NULLABLE_OBJ,
         "error": _NULLABLE_OBJ,
         "created_at": _STR,
-        "completed_at": {"type": "string", "nullable": True},
+        "completed_at": {"type": ["string", "null"]},
     },
 }
 _SKILLS_BODY = {
@@ -175,12 +175,18 @@ _SKILLS_GENERATION = {
 }
 
 
+OPENAPI_TAG = "gateway dialects"  # their operations' tag in /openapi.json
+
+
 def openapi_paths() -> dict[str, dict[str, Any]]:
-    """This blueprint's operations for ``/openapi.json``."""
+    """This blueprint's operations for ``/openapi.json`` (the 401, 429 and 503 that every
+    operation can answer are added there)."""
     create_errors = _errors("400", "401", "409", "413", "422", "429")
     return {
         "/api/v1/videos/generations": {
             "post": {
+                "operationId": "apiinoneCreateTask",
+                "tags": [OPENAPI_TAG],
                 "summary": "apiin.one: create a PixVerse 5.6 task (an ordinary job)",
                 "parameters": [_IDEMPOTENCY],
                 "requestBody": {
@@ -195,6 +201,8 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
         },
         "/api/v1/tasks/{task_id}": {
             "get": {
+                "operationId": "apiinoneGetTask",
+                "tags": [OPENAPI_TAG],
                 "summary": "apiin.one: a task's status and, once completed, its result",
                 "parameters": [_path_id("task_id")],
                 "responses": {"200": _json(_APIINONE_TASK), **_errors("401", "404")},
@@ -202,6 +210,8 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
         },
         "/api/v1/generation/pixverse/v6": {
             "post": {
+                "operationId": "skillsvideoCreateGeneration",
+                "tags": [OPENAPI_TAG],
                 "summary": "skills.video: create a PixVerse V6 generation (an ordinary job)",
                 "parameters": [_IDEMPOTENCY],
                 "requestBody": {
@@ -216,6 +226,8 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
         },
         "/api/v1/generation/{generation_id}": {
             "get": {
+                "operationId": "skillsvideoGetGeneration",
+                "tags": [OPENAPI_TAG],
                 "summary": "skills.video: a generation's status and, once completed, its output",
                 "parameters": [_path_id("generation_id")],
                 "responses": {"200": _json(_SKILLS_GENERATION), **_errors("401", "404")},
