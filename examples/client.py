@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"created {job['id']} (Idempotency-Key {key})", file=sys.stderr)
         job = wait_for_job(session, base_url, job["id"], args.timeout)
     except ApiError as exc:
+        if exc.status in RETRY_STATUSES:  # still busy or unavailable after our retries
+            print(f"no answer: {exc}", file=sys.stderr)
+            return EXIT_NO_ANSWER
         # e.g. 422 validation_error: details name each bad field, such as input.duration
         print(f"refused: {exc}", file=sys.stderr)
         for field, message in exc.details.items():

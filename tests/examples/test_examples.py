@@ -138,15 +138,19 @@ def test_client_and_receiver_examples_against_the_real_stack(system, client_and_
     wait_for(lambda: receiver.outcomes("duplicate"), 30, what="the redelivered event")
     assert [d["event_id"] for d in receiver.outcomes("duplicate")] == [event["event_id"]]
 
-    # A tampered copy (signed, then changed) and one signed with another secret are refused.
-    body = json.dumps({"id": "evt_forged", "type": "job.completed", "data": {"id": job["id"]}})
-    headers = signed(secret, "evt_forged", body)
+    # A copy of the event signed with the client's secret and then changed (status, and the
+    # same event id), one signed with another secret, and an unsigned one are all refused.
+    event_id = event["event_id"]
+    body = json.dumps({"id": event_id, "type": "job.completed", "data": job})
     tampered = requests.post(
-        receiver.url, data=body.replace("completed", "failed"), headers=headers, timeout=5
+        receiver.url,
+        data=body.replace('"completed"', '"failed"'),
+        headers=signed(secret, event_id, body),
+        timeout=5,
     )
     assert tampered.status_code == 400
     wrong_key = requests.post(
-        receiver.url, data=body, headers=signed(OTHER_SECRET, "evt_forged", body), timeout=5
+        receiver.url, data=body, headers=signed(OTHER_SECRET, event_id, body), timeout=5
     )
     assert wrong_key.status_code == 400
     unsigned = requests.post(receiver.url, data=body, timeout=5)
