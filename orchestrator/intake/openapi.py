@@ -68,7 +68,7 @@ _JOB_ID = {
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^job_"},
-    "example": "job_01JD6Z1J8Q2Y3K4M5N6P7Q8R9S",
+    "example": "job_01m80kgy43ztb6vqsxbz90tz13",
 }
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
