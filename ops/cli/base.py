@@ -151,7 +151,9 @@ def with_services(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             app = create_app()
         except ConfigError as exc:
-            raise CliError(f"configuration: {exc}", "configuration") from None
+            raise CliError(
+                f"configuration: {exc}", "configuration", {"variable": exc.variable}
+            ) from None
         with app.app_context():
             svc = current()
             try:

@@ -147,6 +147,7 @@ def test_bad_configuration_is_exit_1_and_names_the_variable(monkeypatch):
     result = CliRunner().invoke(cli, ["jobs", "list", "--json"])
     error = json_error(result, base.ExitCode.ERROR)
     assert error["code"] == "configuration" and "REDIS_URL" in error["message"]
+    assert error["details"] == {"variable": "REDIS_URL"}
 
 
 PASSWORD = "s3cret-redis-pass"
