@@ -243,7 +243,13 @@ def create_consumer_app(secrets: list[str] | tuple[str, ...] = ()) -> Flask:
 
 @click.command("consumer")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to bind.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="0: any free.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port to listen on (0: any free).",
+)
 @click.option("--secret", "secrets", multiple=True, help="whsec_ secret to verify with (repeat).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 def consumer_command(host: str, port: int, secrets: tuple[str, ...], verbose: bool) -> None:

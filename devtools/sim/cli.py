@@ -104,7 +104,13 @@ def _with_knob_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("sim")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to bind.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="0: any free.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port to listen on (0: any free).",
+)
 @click.option("--seed", type=int, default=None, help="Seed for every random choice.")
 @click.option(
     "--disable-model",
@@ -113,7 +119,13 @@ def _with_knob_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Choice(sorted(MODELS)),
     help="Answer 400 'Model not found' for this model (repeatable).",
 )
-@click.option("--callback-workers", default=DEFAULT_CALLBACK_WORKERS, show_default=True, type=int)
+@click.option(
+    "--callback-workers",
+    default=DEFAULT_CALLBACK_WORKERS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Threads sending callbacks to the orchestrator.",
+)
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 @_with_knob_options
 def sim_command(

@@ -6,6 +6,9 @@
 - :mod:`ops.cli.clients`, :mod:`ops.cli.jobs`, :mod:`ops.cli.submissions`,
   :mod:`ops.cli.operators`: one group of commands each.
 
+Conventions (README, "CLI"): ``--version``; help on every command and option; ``--json`` on every
+product command, errors included; the exit statuses of :class:`~ops.cli.base.ExitCode`.
+
 This package never imports ``devtools``: ``sim``, ``consumer`` and ``demo`` come through the
 entry points, and an install without them simply lacks those commands.
 """

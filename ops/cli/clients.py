@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ops.cli.base import emit, json_option, with_services
+from ops.cli.base import emit, json_option, not_found, with_services
 from orchestrator.core.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRET_KEEP_SECONDS
 from orchestrator.core.services import Services
 from orchestrator.core.urls import UnsafeUrl, check_consumer_url
@@ -43,9 +43,13 @@ def _event_types(value: str) -> tuple[str, ...]:
     show_default=True,
     help="Comma-separated event types this client receives.",
 )
+@json_option
 @with_services
-def clients_create(svc: Services, name: str, callback_url: str | None, event_types: str) -> None:
-    """Create a client; prints its id, API key and webhook secret (shown once)."""
+def clients_create(
+    svc: Services, name: str, callback_url: str | None, event_types: str, as_json: bool
+) -> None:
+    """Create a client called NAME; prints its id, API key and webhook secret (shown once) as
+    JSON, with or without --json."""
     types = _event_types(event_types)
     client, api_key = svc.clients.create(name, _checked_url(svc, callback_url), types)
     click.echo(
@@ -74,7 +78,7 @@ def clients_update(
     enable_endpoint: bool,
     as_json: bool,
 ) -> None:
-    """Change a client's endpoint or the event types it receives."""
+    """Change the endpoint of the client CLIENT_ID or the event types it receives."""
     client = svc.clients.update(
         client_id,
         callback_url=_checked_url(svc, callback_url),
@@ -82,7 +86,7 @@ def clients_update(
         endpoint_disabled=False if enable_endpoint else None,
     )
     if client is None:
-        raise click.ClickException(f"no client {client_id}")
+        raise not_found("client", client_id)
     emit(client.public(), as_json, f"updated {client.id}")
 
 
@@ -95,12 +99,14 @@ def clients_update(
     type=click.IntRange(0),
     help="Seconds the previous secret keeps signing (events carry both signatures).",
 )
+@json_option
 @with_services
-def clients_rotate(svc: Services, client_id: str, keep_old_for: int) -> None:
-    """Add a new webhook secret; events are signed with both until the old one is dropped."""
+def clients_rotate(svc: Services, client_id: str, keep_old_for: int, as_json: bool) -> None:
+    """Add a new webhook secret to the client CLIENT_ID; events are signed with both until the
+    old one is dropped. Prints JSON, with or without --json."""
     secret = svc.clients.rotate_secret(client_id, keep_old_for)
     if secret is None:
-        raise click.ClickException(f"no client {client_id}")
+        raise not_found("client", client_id)
     click.echo(json.dumps({"client_id": client_id, "webhook_secret": secret}))
 
 
@@ -109,9 +115,10 @@ def clients_rotate(svc: Services, client_id: str, keep_old_for: int) -> None:
 @json_option
 @with_services
 def clients_drop_old_secrets(svc: Services, client_id: str, as_json: bool) -> None:
-    """Stop signing with the previous secret now (after consumers switched to the new one)."""
+    """Stop signing the events of the client CLIENT_ID with its previous secret now (after its
+    consumers switched to the new one)."""
     if not svc.clients.drop_old_secrets(client_id):
-        raise click.ClickException(f"no client {client_id}")
+        raise not_found("client", client_id)
     emit({"client_id": client_id, "secrets": 1}, as_json, f"old secrets dropped for {client_id}")
 
 

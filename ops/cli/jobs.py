@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ops.cli.base import actor, emit, json_option, result, with_services
+from ops.cli.base import actor, emit, json_option, not_found, result, with_services
 from orchestrator.core.clock import parse_iso
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.ids import is_id
@@ -108,13 +108,13 @@ def jobs_list(
 @json_option
 @with_services
 def jobs_show(svc: Services, job_id: str, as_json: bool) -> None:
-    """A job (by its id or Pixazo's request_id) with its full timeline."""
+    """Show the job JOB_ID (a job id or Pixazo's request_id) with its full timeline."""
     job = svc.jobs.get(job_id)
     if job is None and not job_id.startswith("job_"):
         found = svc.jobs.job_for_request(job_id)
         job = svc.jobs.get(found) if found else None
     if job is None:
-        raise click.ClickException(f"no job {job_id}")
+        raise not_found("job", job_id)
     job["timeline"] = svc.jobs.timeline(job["id"])
     job["events"] = actions.job_event_ids(svc, job["id"])
     emit(job, as_json, _job_text(job))
@@ -140,7 +140,7 @@ def _job_text(job: dict[str, Any]) -> str:
 @json_option
 @with_services
 def jobs_retry(svc: Services, job_id: str, yes: bool, as_json: bool) -> None:
-    """Resubmit a failed job."""
+    """Resubmit the failed job JOB_ID (exit 4 without --yes if Pixazo may have charged it)."""
     result(actions.retry(svc, job_id, actor(), confirm_charge=yes), as_json)
 
 
@@ -174,21 +174,28 @@ def jobs_retry_failed(
 @json_option
 @with_services
 def jobs_repoll(svc: Services, job_id: str, as_json: bool) -> None:
-    """Ask Pixazo for the job's status now."""
+    """Ask Pixazo for the status of the job JOB_ID now."""
     result(actions.repoll(svc, job_id, actor()), as_json)
 
 
 @jobs.command("redeliver")
 @click.argument("target", required=False, callback=_job_or_event_id)
-@click.option("--client", "client_id", default=None, help="Every failed delivery of this client")
-@click.option("--since", default=None, help="... dead-lettered at or after this ISO 8601 time.")
+@click.option(
+    "--client",
+    "client_id",
+    default=None,
+    help="Every failed delivery of this client (with --since).",
+)
+@click.option(
+    "--since", default=None, help="With --client: dead-lettered at or after this ISO 8601 time."
+)
 @json_option
 @with_services
 def jobs_redeliver(
     svc: Services, target: str | None, client_id: str | None, since: str | None, as_json: bool
 ) -> None:
-    """Redeliver an event (evt_...), every event of a job (job_...), or every failed delivery
-    of a client since a time (--client CLIENT_ID --since 2026-05-22T13:00:00Z)."""
+    """Redeliver TARGET: an event (evt_...) or every event of a job (job_...); or every failed
+    delivery of a client since a time (--client CLIENT_ID --since 2026-05-22T13:00:00Z)."""
     if client_id or since:
         if target or not client_id or not since:
             raise click.UsageError("use either TARGET, or --client together with --since")
@@ -207,5 +214,5 @@ def jobs_redeliver(
 @json_option
 @with_services
 def jobs_cancel(svc: Services, job_id: str, as_json: bool) -> None:
-    """Cancel an active job; its client gets a job.canceled event."""
+    """Cancel the active job JOB_ID; its client gets a job.canceled event."""
     result(actions.cancel(svc, job_id, actor()), as_json)

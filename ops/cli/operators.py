@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ops.cli.base import actor, emit, json_option, with_services
+from ops.cli.base import Refused, actor, emit, json_option, not_found, with_services
 from ops.operators import OperatorError, OperatorStore
 from orchestrator.core.services import Services
 from orchestrator.jobs import actions
@@ -21,9 +21,13 @@ def operators() -> None:
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--replace", is_flag=True, help="Set a new password for an existing operator.")
+@json_option
 @with_services
-def operators_create(svc: Services, name: str, password_stdin: bool, replace: bool) -> None:
-    """Create an operator; the password is prompted for (or read from stdin), never an argument."""
+def operators_create(
+    svc: Services, name: str, password_stdin: bool, replace: bool, as_json: bool
+) -> None:
+    """Create the operator NAME; the password is prompted for (or read from stdin), never an
+    argument."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -31,9 +35,10 @@ def operators_create(svc: Services, name: str, password_stdin: bool, replace: bo
     try:
         OperatorStore(svc.redis).create(name, password, replace=replace)
     except OperatorError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Refused(str(exc)) from None
     actions.audit(svc, actor(), "operator_create", name)
-    click.echo(f"operator {name} {'updated' if replace else 'created'}")
+    done = "updated" if replace else "created"
+    emit({"operator": name, "done": done}, as_json, f"operator {name} {done}")
 
 
 @operators.command("list")
@@ -47,10 +52,11 @@ def operators_list(svc: Services, as_json: bool) -> None:
 
 @operators.command("delete")
 @click.argument("name")
+@json_option
 @with_services
-def operators_delete(svc: Services, name: str) -> None:
-    """Remove an operator; their open console sessions stop working at once."""
+def operators_delete(svc: Services, name: str, as_json: bool) -> None:
+    """Remove the operator NAME; their open console sessions stop working at once."""
     if not OperatorStore(svc.redis).delete(name):
-        raise click.ClickException(f"no operator {name}")
+        raise not_found("operator", name)
     actions.audit(svc, actor(), "operator_delete", name)
-    click.echo(f"operator {name} deleted")
+    emit({"operator": name, "done": "deleted"}, as_json, f"operator {name} deleted")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, cast
 
 from orchestrator.core import clock, enqueue, keys
@@ -36,22 +37,38 @@ _BULK_PAGES = 20  # pages of the job list a bulk selection may read
 _CAS_TRIES = 5
 
 
+class Refusal(StrEnum):
+    """Why an action was refused, as an error code: the CLI's exit status and its ``--json``
+    error follow it (``not_found`` is exit 3, the others are refusals, exit 4)."""
+
+    NOT_FOUND = "not_found"
+    NOT_CANCELABLE = "not_cancelable"
+    NOT_RETRYABLE = "not_retryable"
+    NOT_POLLABLE = "not_pollable"
+    NEEDS_CONFIRMATION = "needs_confirmation"
+    CONFLICT = "conflict"  # the job changed under the action: try again
+
+
 @dataclass(frozen=True)
 class ActionResult:
     ok: bool
     message: str
     status: str | None = None
     data: dict[str, Any] | None = None
+    refusal: Refusal | None = None  # set when not ok
 
 
 def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
     for _ in range(_CAS_TRIES):
         state = svc.jobs.state_of(job_id)
         if state is None:
-            return ActionResult(False, "no such job")
+            return ActionResult(False, "no such job", refusal=Refusal.NOT_FOUND)
         if state not in ACTIVE:
             return ActionResult(
-                False, f"the job is already {PUBLIC_STATUS[state]}", PUBLIC_STATUS[state]
+                False,
+                f"the job is already {PUBLIC_STATUS[state]}",
+                PUBLIC_STATUS[state],
+                refusal=Refusal.NOT_CANCELABLE,
             )
         error = {"code": ErrorCode.CANCELED, "message": f"Canceled by {actor}"}
         fields: dict[str, Any] = {"error": error}
@@ -69,7 +86,7 @@ def cancel(svc: Services, job_id: str, actor: str) -> ActionResult:
         if result.applied:
             audit(svc, actor, "cancel", job_id)
             return ActionResult(True, "canceled", "canceled")
-    return ActionResult(False, "the job kept changing; try again")
+    return ActionResult(False, "the job kept changing; try again", refusal=Refusal.CONFLICT)
 
 
 def may_be_charged(raw: Mapping[str, str]) -> bool:
@@ -88,11 +105,14 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
     """
     raw = svc.jobs.get_raw(job_id)
     if raw is None:
-        return ActionResult(False, "no such job")
+        return ActionResult(False, "no such job", refusal=Refusal.NOT_FOUND)
     state = JobState(raw["status"])
     if state not in (JobState.FAILED, JobState.SUBMIT_UNKNOWN):
         return ActionResult(
-            False, f"only failed jobs can be retried (this one is {state})", PUBLIC_STATUS[state]
+            False,
+            f"only failed jobs can be retried (this one is {state})",
+            PUBLIC_STATUS[state],
+            refusal=Refusal.NOT_RETRYABLE,
         )
     if may_be_charged(raw) and not confirm_charge:
         return ActionResult(
@@ -101,6 +121,7 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
             "(confirm to proceed)",
             PUBLIC_STATUS[state],
             {"needs_confirmation": True, "request_id": raw.get("request_id") or None},
+            Refusal.NEEDS_CONFIRMATION,
         )
     now = clock.now()
     result = svc.states.transition(
@@ -130,7 +151,9 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
         require={f: raw.get(f, "") for f in (GENERATION, "request_id", RETIRED)},
     )
     if not result.applied:
-        return ActionResult(False, "the job changed meanwhile; reload and try again")
+        return ActionResult(
+            False, "the job changed meanwhile; reload and try again", refusal=Refusal.CONFLICT
+        )
     enqueue.submit(job_id)
     audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
     return ActionResult(True, "queued for resubmission", "queued")
@@ -147,9 +170,13 @@ def _retired_with(raw: Mapping[str, str]) -> list[str]:
 def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:
     state = svc.jobs.state_of(job_id)
     if state is None:
-        return ActionResult(False, "no such job")
+        return ActionResult(False, "no such job", refusal=Refusal.NOT_FOUND)
     if state not in (JobState.SUBMITTED, JobState.PROCESSING):
-        return ActionResult(False, f"only submitted jobs can be polled (this one is {state})")
+        return ActionResult(
+            False,
+            f"only submitted jobs can be polled (this one is {state})",
+            refusal=Refusal.NOT_POLLABLE,
+        )
     svc.jobs.append_timeline(job_id, {"type": "operator", "action": "repoll", "actor": actor})
     enqueue.poll(job_id)
     audit(svc, actor, "repoll", job_id)
@@ -200,6 +227,7 @@ def retry_failed(
             f"{charged} of these {len(jobs)} job(s) may have been charged by Pixazo: "
             "resubmitting them may be a second charge each (confirm to proceed)",
             data={"needs_confirmation": True, "count": len(jobs), "charged": charged},
+            refusal=Refusal.NEEDS_CONFIRMATION,
         )
     done = [raw["id"] for raw in jobs if retry(svc, raw["id"], actor, confirm_charge).ok]
     target = " ".join(f"{k}={v}" for k, v in (("client", client_id), ("model", model)) if v)

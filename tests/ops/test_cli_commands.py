@@ -74,24 +74,6 @@ def test_an_extra_command_cannot_replace_a_product_command(monkeypatch, name):
     assert cli_module.cli.get_command(None, name) is product
 
 
-def _commands(group: click.Group, path: tuple[str, ...] = ()):
-    for name, command in group.commands.items():
-        yield (*path, name), command
-        if isinstance(command, click.Group):
-            yield from _commands(command, (*path, name))
-
-
-def test_every_product_command_and_option_has_help():
-    found = dict(_commands(cli_module.cli))
-    assert {("jobs", "list"), ("clients", "create"), ("submissions", "pause")} <= found.keys()
-    assert ("operators", "delete") in found
-    for path, command in found.items():
-        assert command.help, path
-        for param in command.params:
-            if isinstance(param, click.Option):
-                assert param.help, (path, param.name)
-
-
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

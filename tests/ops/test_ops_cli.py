@@ -116,13 +116,15 @@ def test_jobs_show_by_id_or_request_id(run, real):
     assert shown["timeline"][0]["type"] == "intake"
     assert list(shown["events"]) == ["job.failed:1"]
     assert "timeline:" in run("jobs", "show", job_id).output
-    run("jobs", "show", "job_00000000000000000000000000", ok=False)
+    assert run("jobs", "show", "job_00000000000000000000000000", ok=False).exit_code == 3
 
 
 def test_jobs_retry_needs_yes_for_a_second_charge_and_enqueues_the_submit(run, real):
     job_id = job_maker(real)("cli_a", JobState.FAILED, request_id="pv-r")
-    refused = as_json(run("jobs", "retry", job_id, "--json", ok=False))
-    assert refused["needs_confirmation"] is True and refused["request_id"] == "pv-r"
+    refused = as_json(run("jobs", "retry", job_id, "--json", ok=False))["error"]
+    assert refused["code"] == "needs_confirmation"
+    assert refused["details"]["needs_confirmation"] is True
+    assert refused["details"]["request_id"] == "pv-r"
     assert real.jobs.state_of(job_id) is JobState.FAILED
     done = as_json(run("jobs", "retry", job_id, "--yes", "--json"))
     assert done == {"ok": True, "message": "queued for resubmission", "status": "queued"}
@@ -142,8 +144,8 @@ def test_jobs_repoll_redeliver_and_cancel(run, real):
     assert real.redis.zscore(keys.DEAD_DELIVERIES, event_id) is None
     assert real.redis.llen("delivery") == 1
     assert as_json(run("jobs", "cancel", submitted, "--json"))["status"] == "canceled"
-    again = as_json(run("jobs", "cancel", submitted, "--json", ok=False))
-    assert again["ok"] is False and again["status"] == "canceled"
+    again = as_json(run("jobs", "cancel", submitted, "--json", ok=False))["error"]
+    assert again["code"] == "not_cancelable" and again["details"]["status"] == "canceled"
 
 
 def test_jobs_retry_failed_in_bulk(run, real):
@@ -151,7 +153,7 @@ def test_jobs_retry_failed_in_bulk(run, real):
     charged = make("cli_a", JobState.FAILED, request_id="pv-b")
     plain = make("cli_a", JobState.FAILED)
     make("cli_a", JobState.FAILED, error_code="upstream_rejected")
-    refused = as_json(run("jobs", "retry-failed", "--json", ok=False))
+    refused = as_json(run("jobs", "retry-failed", "--json", ok=False))["error"]["details"]
     assert (refused["count"], refused["charged"]) == (2, 1)
     done = as_json(run("jobs", "retry-failed", "--yes", "--json"))
     assert done["count"] == 2

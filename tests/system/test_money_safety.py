@@ -52,9 +52,10 @@ def test_retry_of_a_charged_job_needs_yes_and_then_is_a_new_generation(ms: Syste
     ms.sim_config(rate_500_after_accept=0.0, drop_rate=0.0)
 
     refused = cli(ms, "jobs", "retry", job_id, "--json")
-    assert refused.returncode != 0 and json.loads(refused.stdout)["needs_confirmation"]
+    assert refused.returncode == 4  # ExitCode.REFUSED
+    assert json.loads(refused.stdout)["error"]["code"] == "needs_confirmation"
     bulk = cli(ms, "jobs", "retry-failed", "--error-code", "upstream_unavailable", "--json")
-    assert bulk.returncode != 0 and json.loads(bulk.stdout)["charged"] == 1
+    assert bulk.returncode == 4 and json.loads(bulk.stdout)["error"]["details"]["charged"] == 1
     assert ms.job(key, job_id)["status"] == "failed"
     assert accepted_per_job(ms)[job_id] == 1  # nothing was sent
 

@@ -10,13 +10,13 @@ from typing import cast
 
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.services import Services
-from orchestrator.jobs.actions import BULK_LIMIT, ActionResult, audit, job_event_ids
+from orchestrator.jobs.actions import BULK_LIMIT, ActionResult, Refusal, audit, job_event_ids
 from webhooks.outbound import delivery
 
 
 def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
     if not delivery.replay(svc, event_id):
-        return ActionResult(False, "no such event")
+        return ActionResult(False, "no such event", refusal=Refusal.NOT_FOUND)
     job_id = cast("str | None", svc.redis.hget(keys.event(event_id), "job_id"))
     if job_id:
         svc.jobs.append_timeline(
@@ -31,7 +31,7 @@ def redeliver(svc: Services, event_id: str, actor: str) -> ActionResult:
 def redeliver_job(svc: Services, job_id: str, actor: str) -> ActionResult:
     events = job_event_ids(svc, job_id)
     if not events:
-        return ActionResult(False, "this job has no events")
+        return ActionResult(False, "this job has no events", refusal=Refusal.NOT_FOUND)
     for event_id in events.values():
         redeliver(svc, event_id, actor)
     return ActionResult(True, f"{len(events)} event(s) queued for redelivery")
@@ -52,7 +52,7 @@ def dead_letters(
 def redeliver_client_since(svc: Services, client_id: str, since: float, actor: str) -> ActionResult:
     """Replay every delivery of ``client_id`` dead-lettered at or after ``since`` (unix s)."""
     if svc.clients.get(client_id) is None:
-        return ActionResult(False, "no such client")
+        return ActionResult(False, "no such client", refusal=Refusal.NOT_FOUND)
     event_ids = [
         e for e in delivery.dead_since(svc, client_id, since) if redeliver(svc, e, actor).ok
     ]
