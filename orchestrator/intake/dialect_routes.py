@@ -177,7 +177,7 @@ _SKILLS_GENERATION = {
 
 def openapi_paths() -> dict[str, dict[str, Any]]:
     """This blueprint's operations for ``/openapi.json``."""
-    create_errors = _errors("400", "401", "409", "413", "422", "429")
+    create_errors = _errors("400", "401", "402", "409", "413", "422", "429")
     return {
         "/api/v1/videos/generations": {
             "post": {

@@ -20,6 +20,7 @@ API_VERSION = "1.0.0"
 _ERRORS = {
     "400": "Not JSON",
     "401": "Missing or wrong API key",
+    "402": "budget_exceeded (details: budget_usd, committed_usd, job_usd)",
     "404": "Not found (or another client's)",
     "409": "Conflict",
     "413": "Body too large",
@@ -59,7 +60,7 @@ def _body(schema: str) -> dict[str, Any]:
 
 
 def _operations() -> dict[str, dict[str, Any]]:
-    job_ok = _responses("202", "Job", "400", "401", "409", "413", "422", "429")
+    job_ok = _responses("202", "Job", "400", "401", "402", "409", "413", "422", "429")
     job_ok["200"] = {
         "description": "Replayed by Idempotency-Key",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
