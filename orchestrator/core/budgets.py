@@ -221,6 +221,16 @@ def warn_if_near(
     return True
 
 
+def warn_if_near_now(
+    r: redis.Redis, client_id: str, budget_micros: int | None, period: Period | None = None
+) -> bool:
+    """:func:`warn_if_near` with the committed spend read from Redis (after a retry's commit,
+    or an operator's change of the budget)."""
+    period = period or period_of()
+    committed = committed_micros(r, client_id, period)
+    return warn_if_near(r, client_id, budget_micros, committed, period)
+
+
 def committed_by_client(svc: Services) -> dict[str, float]:
     """Committed spend (USD) of every client this month, for ``/metrics`` (one pipeline)."""
     ids = sorted(cast("set[str]", svc.redis.smembers(keys.CLIENTS)))

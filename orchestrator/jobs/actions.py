@@ -141,12 +141,9 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
     if not result.applied:
         return ActionResult(False, "the job changed meanwhile; reload and try again")
     enqueue.submit(job_id)
-    budget = svc.clients.get(raw["client_id"])
-    if budget is not None:
-        committed = budgets.committed_micros(svc.redis, raw["client_id"], commit.period)
-        budgets.warn_if_near(
-            svc.redis, raw["client_id"], budget.budget_micros, committed, commit.period
-        )
+    owner = svc.clients.get(raw["client_id"])
+    if owner is not None:
+        budgets.warn_if_near_now(svc.redis, owner.id, owner.budget_micros, commit.period)
     audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
     return ActionResult(True, "queued for resubmission", "queued")
 
