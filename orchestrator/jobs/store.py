@@ -141,7 +141,7 @@ class JobStore:
                 period=commit.period,
             )
         if code in _REFUSED:
-            refusal = budgets.refusal(*answer, commit, job.model)
+            refusal = budgets.refusal(answer[0], answer[1], commit, job.model)
             return CreateResult(job_id="", created=False, refused=refusal)
         record = json.loads(answer[0])
         return CreateResult(
