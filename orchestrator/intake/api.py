@@ -188,7 +188,11 @@ def list_models() -> Response:
 @authenticated
 def get_client() -> Response:
     """The calling client, with its monthly budget, committed spend and the month (UTC)."""
-    return jsonify({**g.client.public(), "budget": budgets.status(current().redis, g.client.id)})
+    return jsonify(_client_answer(g.client))
+
+
+def _client_answer(client: Client) -> dict[str, Any]:
+    return {**client.public(), "budget": budgets.status(current().redis, client.id)}
 
 
 @bp.patch("/client")
@@ -209,4 +213,4 @@ def update_client() -> Response:
     if updated is None:
         # The client was deleted after its key was checked: the key names no client any more.
         raise _unauthorized()
-    return jsonify(updated.public())
+    return jsonify(_client_answer(updated))
