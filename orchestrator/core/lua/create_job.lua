@@ -6,7 +6,8 @@
 -- KEYS[4] due:submit   KEYS[5] due:deadline   KEYS[6] idx:jobs   KEYS[7] idx:status:queued
 -- KEYS[8] idx:client:{client}   KEYS[9] idx:client:{client}:status:queued
 -- KEYS[10] idx:model:{model}   KEYS[11] idx:client:{client}:model:{model}
--- KEYS[12] client:{client} (its budget and unpriced policy)
+-- KEYS[12] client:{client}: its budget (field monthly_budget_micros) and unpriced policy (field
+--          unpriced), as orchestrator/core/budgets.py names them (CLIENT_BUDGET, CLIENT_UNPRICED)
 -- KEYS[13] the client's committed spend for this month (integer micro-dollars)
 -- ARGV[1] job id   ARGV[2] created (ms, the index score)   ARGV[3] JSON job fields
 -- ARGV[4] first submit due (unix s)   ARGV[5] deadline (unix s)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestrator.core import budgets, clock, keys
+from orchestrator.core import budgets, clock, keys, lua
 from orchestrator.core.budgets import UnpricedPolicy
 from orchestrator.jobs.store import NewJob
 from tests.orchestrator.script_keys import KeysSpy, changed, snapshot
@@ -186,3 +186,9 @@ def test_client_records_carry_the_budget_and_the_policy(svc, client_factory) -> 
         svc.clients.update(client.id, monthly_budget_usd=Decimal("-1"))
     with pytest.raises(ValueError, match="no budget"):
         svc.clients.update(client.id, monthly_budget_usd=Decimal(1), no_budget=True)
+
+
+def test_create_job_lua_reads_the_client_fields_budgets_names() -> None:
+    text = lua.source("create_job")
+    for name in (budgets.CLIENT_BUDGET, budgets.CLIENT_UNPRICED, UnpricedPolicy.REFUSE.value):
+        assert f"'{name}'" in text
