@@ -27,7 +27,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ops import auth, dashboard, present
 from ops.operators import valid_name
-from orchestrator.core import catalog, clock, keys
+from orchestrator.core import budgets, catalog, clock, keys
+from orchestrator.core.clients import Client
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.errors import error_response
 from orchestrator.core.ids import is_id
@@ -477,6 +478,92 @@ def submissions(verb: str) -> BaseResponse:
         pause.resume_by_operator(svc, g.operator)
     flash(f"Submissions {verb}d.", "ok")
     return redirect(url_for("ops.index"))
+
+
+# ------------------------------------------------------------------------------ clients and budgets
+
+
+def _client_rows(svc: Services) -> list[dict[str, Any]]:
+    """Every client with its spend against its budget this month (UTC)."""
+    rows = []
+    for client_id in svc.clients.all_ids():
+        client = svc.clients.get(client_id)
+        if client is not None:
+            rows.append(_budget_row(svc, client))
+    return rows
+
+
+def _budget_row(svc: Services, client: Client) -> dict[str, Any]:
+    budget = budgets.status(svc.redis, client.id)
+    committed = budgets.to_micros(budget["committed_usd"])
+    return {
+        "client": client,
+        "budget": budget,
+        "share": _share(client.budget_micros, committed),
+        "warn": budgets.near_limit(client.budget_micros, committed),
+        "over": client.budget_micros is not None and committed > client.budget_micros,
+    }
+
+
+def _share(budget_micros: int | None, committed: int) -> int | None:
+    """Committed spend as a percentage of the budget (None without a budget)."""
+    if budget_micros is None:
+        return None
+    if budget_micros == 0:
+        return 100
+    return 100 * committed // budget_micros  # floored: 79.99% reads 79%, under the warning
+
+
+@bp.get("/clients")
+def clients() -> Response:
+    return _page("ops/clients.html", rows=_client_rows(_svc()), warn_percent=_warn_percent())
+
+
+def _warn_percent() -> int:
+    return int(budgets.WARN_FRACTION * 100)
+
+
+@bp.route("/clients/<client_id>", methods=["GET", "POST"])
+def client_page(client_id: str) -> BaseResponse:
+    """One client's spend against its budget, and the form that sets the budget and the
+    unpriced policy (confirmed, CSRF-protected, in the audit log with the operator's name)."""
+    svc = _svc()
+    client = svc.clients.get(client_id) if is_id(client_id, "cli") else None
+    if client is None:
+        return _page("ops/missing.html", 404, what=f"client {client_id}")
+    if request.method == "POST":
+        return _update_budget(svc, client)
+    return _page("ops/client.html", r=_budget_row(svc, client), warn_percent=_warn_percent())
+
+
+def _update_budget(svc: Services, client: Client) -> BaseResponse:
+    back = redirect(url_for("ops.client_page", client_id=client.id))
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was done: the change was not confirmed.", "error")
+        return back
+    raw = (request.form.get("monthly_budget_usd") or "").strip()
+    policy = request.form.get("unpriced") or ""
+    if policy not in {p.value for p in budgets.UnpricedPolicy}:
+        flash("Unpriced jobs: choose allow or refuse.", "error")
+        return back
+    try:
+        amount = budgets.parse_usd(raw) if raw else None
+    except budgets.BudgetValueError as exc:
+        flash(f"Monthly budget: {exc}.", "error")
+        return back
+    updated = svc.clients.update(
+        client.id,
+        monthly_budget_usd=amount,
+        no_budget=amount is None,
+        unpriced=budgets.UnpricedPolicy(policy),
+    )
+    if updated is None:
+        return _page("ops/missing.html", 404, what=f"client {client.id}")
+    budgets.warn_if_near_now(svc.redis, updated.id, updated.budget_micros)
+    detail = f"monthly budget {'none' if amount is None else f'{amount} USD'}, unpriced {policy}"
+    actions.audit(svc, g.operator, "budget", client.id, detail)
+    flash(f"Budget of {updated.name}: {detail}.", "ok")
+    return back
 
 
 # ------------------------------------------------------------------------------ audit log

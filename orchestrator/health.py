@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from orchestrator.core import keys
+from orchestrator.core import budgets, keys
 from orchestrator.core.services import Services, current
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
@@ -79,6 +79,14 @@ class StoreCollector(Collector):
         paused = GaugeMetricFamily("orchestrator_submissions_paused", "1 while paused")
         paused.add_metric([], 1 if pause.paused(r) else 0)
         yield paused
+        committed = GaugeMetricFamily(
+            "orchestrator_client_committed_usd",
+            "Estimated cost committed by each client this calendar month (UTC)",
+            labels=["client"],
+        )
+        for client_id, usd in budgets.committed_by_client(self._svc).items():
+            committed.add_metric([client_id], usd)
+        yield committed
 
 
 @bp.get("/metrics")

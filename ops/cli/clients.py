@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import click
 
 from ops.cli.base import emit, json_option, not_found, with_services
+from orchestrator.core import budgets
+from orchestrator.core.budgets import UnpricedPolicy
 from orchestrator.core.clients import ALL_EVENT_TYPES, DEFAULT_EVENT_TYPES, OLD_SECRET_KEEP_SECONDS
 from orchestrator.core.services import Services
 from orchestrator.core.urls import UnsafeUrl, check_consumer_url
@@ -63,11 +66,40 @@ def clients_create(
     )
 
 
+class _Usd(click.ParamType):
+    """An amount of USD: finite, at least 0 (a usage error, exit 2, otherwise)."""
+
+    name = "usd"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        try:
+            return budgets.parse_usd(str(value))
+        except budgets.BudgetValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @clients.command("update")
 @click.argument("client_id")
 @click.option("--callback-url", default=None, help="New default endpoint for the client's events.")
 @click.option("--event-types", default=None, help="Comma-separated event types (replaces them).")
 @click.option("--enable-endpoint", is_flag=True, help="Re-enable an endpoint disabled by a 410.")
+@click.option(
+    "--monthly-budget-usd",
+    type=_Usd(),
+    default=None,
+    help="Monthly budget in USD (calendar month, UTC): intake refuses a job whose estimated "
+    "cost would take the client's committed spend over it (402 budget_exceeded).",
+)
+@click.option("--no-budget", is_flag=True, help="Remove the client's monthly budget.")
+@click.option(
+    "--unpriced",
+    type=click.Choice([p.value for p in UnpricedPolicy]),
+    default=None,
+    help="Jobs of a model with no published price: allow (counted as 0 USD, the default for "
+    "new clients) or refuse (402 budget_exceeded).",
+)
 @json_option
 @with_services
 def clients_update(
@@ -76,18 +108,28 @@ def clients_update(
     callback_url: str | None,
     event_types: str | None,
     enable_endpoint: bool,
+    monthly_budget_usd: Decimal | None,
+    no_budget: bool,
+    unpriced: str | None,
     as_json: bool,
 ) -> None:
-    """Change the endpoint of the client CLIENT_ID or the event types it receives."""
+    """Change a client's endpoint, the event types it receives, or its monthly budget."""
+    if monthly_budget_usd is not None and no_budget:
+        raise click.UsageError("--monthly-budget-usd and --no-budget exclude each other")
     client = svc.clients.update(
         client_id,
         callback_url=_checked_url(svc, callback_url),
         event_types=_event_types(event_types) if event_types is not None else None,
         endpoint_disabled=False if enable_endpoint else None,
+        monthly_budget_usd=monthly_budget_usd,
+        no_budget=no_budget,
+        unpriced=UnpricedPolicy(unpriced) if unpriced else None,
     )
     if client is None:
         raise not_found("client", client_id)
-    emit(client.public(), as_json, f"updated {client.id}")
+    budgets.warn_if_near_now(svc.redis, client.id, client.budget_micros)
+    budget = budgets.status(svc.redis, client.id)
+    emit({**client.public(), "budget": budget}, as_json, f"updated {client.id}")
 
 
 @clients.command("rotate-secret")

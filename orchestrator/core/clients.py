@@ -12,11 +12,13 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
 import redis
 
-from orchestrator.core import clock, keys
+from orchestrator.core import budgets, clock, keys
+from orchestrator.core.budgets import UnpricedPolicy
 from orchestrator.core.ids import new_id
 
 API_KEY_PREFIX = "pxo_"
@@ -37,6 +39,12 @@ class Client:
     event_types: tuple[str, ...]
     endpoint_disabled: bool = False
     created_at: str = ""
+    budget_micros: int | None = None  # the monthly budget (orchestrator/core/budgets.py)
+    unpriced: UnpricedPolicy = UnpricedPolicy.ALLOW
+
+    @property
+    def monthly_budget_usd(self) -> float | None:
+        return None if self.budget_micros is None else budgets.to_usd(self.budget_micros)
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Client:
@@ -49,6 +57,10 @@ class Client:
             event_types=tuple(json.loads(data.get("event_types") or "[]")),
             endpoint_disabled=data.get("endpoint_disabled") == "1",
             created_at=data.get("created_at", ""),
+            budget_micros=int(data[budgets.CLIENT_BUDGET])
+            if data.get(budgets.CLIENT_BUDGET)
+            else None,
+            unpriced=UnpricedPolicy(data.get(budgets.CLIENT_UNPRICED) or UnpricedPolicy.ALLOW),
         )
 
     def public(self) -> dict[str, Any]:
@@ -123,10 +135,24 @@ class ClientStore:
         callback_url: str | None = None,
         event_types: tuple[str, ...] | None = None,
         endpoint_disabled: bool | None = None,
+        monthly_budget_usd: Decimal | None = None,
+        no_budget: bool = False,
+        unpriced: UnpricedPolicy | None = None,
     ) -> Client | None:
+        """Change what is given; ``monthly_budget_usd`` sets the budget, ``no_budget`` removes
+        it (intake reads both in its budget check, in the same Lua step as the commit)."""
+        if monthly_budget_usd is not None and no_budget:
+            raise ValueError("a budget and no budget at once")
         if not self._redis.exists(keys.client(client_id)):
             return None
         changes: dict[Any, str] = {}
+        if monthly_budget_usd is not None:
+            amount = budgets.parse_usd(monthly_budget_usd)
+            changes[budgets.CLIENT_BUDGET] = str(budgets.to_micros(amount))
+        if unpriced is not None:
+            changes[budgets.CLIENT_UNPRICED] = UnpricedPolicy(unpriced).value
+        if no_budget:
+            self._redis.hdel(keys.client(client_id), budgets.CLIENT_BUDGET)
         if callback_url is not None:
             changes["callback_url"] = callback_url
             stored = self._redis.hget(keys.client(client_id), "callback_url") or ""

@@ -152,3 +152,15 @@ def signin_address(digest: str, minute: int) -> str:
 def signin_verifies(second: int) -> str:
     """Counter of password hash verifies in one second, across all web processes."""
     return f"ops:signin:verifies:{second}"
+
+
+# Per-client monthly budgets (orchestrator/core/budgets.py).
+def budget_committed(client_id: str, period: str) -> str:
+    """Integer micro-dollars a client committed in one month ("YYYY-MM", UTC); expires some
+    months after the month ends."""
+    return f"budget:{client_id}:{period}:committed"
+
+
+def budget_warned(client_id: str, period: str) -> str:
+    """String (SET NX): set once the 80% warning of one client and month went to Sentry."""
+    return f"budget:{client_id}:{period}:warned"

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
-from orchestrator.core import catalog, clock, keys
+from orchestrator.core import budgets, catalog, clock, keys
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, encodable, validation_error
 from orchestrator.core.services import current
@@ -187,7 +187,12 @@ def list_models() -> Response:
 @bp.get("/client")
 @authenticated
 def get_client() -> Response:
-    return jsonify(g.client.public())
+    """The calling client, with its monthly budget, committed spend and the month (UTC)."""
+    return jsonify(_client_answer(g.client))
+
+
+def _client_answer(client: Client) -> dict[str, Any]:
+    return {**client.public(), "budget": budgets.status(current().redis, client.id)}
 
 
 @bp.patch("/client")
@@ -208,4 +213,4 @@ def update_client() -> Response:
     if updated is None:
         # The client was deleted after its key was checked: the key names no client any more.
         raise _unauthorized()
-    return jsonify(updated.public())
+    return jsonify(_client_answer(updated))

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from orchestrator.core import catalog, enqueue
+from orchestrator.core import budgets, catalog, enqueue
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, validation_error
 from orchestrator.core.services import Services
@@ -88,6 +88,8 @@ def submit_job(
     request = parse_job_request(svc, body)
     new = NewJob(**{**request.__dict__, "client_id": client.id, "warnings": tuple(warnings or ())})
     result = svc.jobs.create(new, idempotency_key=key, fingerprint=fingerprint(body))
+    if result.refused is not None:
+        raise budget_exceeded(result.refused)
     if not result.created:
         if not result.fingerprint_matches:
             raise ApiError(
@@ -101,4 +103,16 @@ def submit_job(
             raise ApiError(409, "idempotency_conflict", "The job of this key no longer exists.")
         return existing, False
     enqueue.submit(result.job_id)
+    if result.period is not None:
+        budgets.warn_if_near(
+            svc.redis, client.id, result.budget_micros, result.committed_micros, result.period
+        )
     return svc.jobs.get(result.job_id), True  # type: ignore[return-value]
+
+
+BUDGET_EXCEEDED = "budget_exceeded"
+
+
+def budget_exceeded(refusal: budgets.Refusal) -> ApiError:
+    """402 in our error shape; ``details``: ``budget_usd``, ``committed_usd``, ``job_usd``."""
+    return ApiError(402, BUDGET_EXCEEDED, refusal.message(), refusal.details())

@@ -181,7 +181,7 @@ OPENAPI_TAG = "gateway dialects"  # their operations' tag in /openapi.json
 def openapi_paths() -> dict[str, dict[str, Any]]:
     """This blueprint's operations for ``/openapi.json`` (the 401, 429 and 503 that every
     operation can answer are added there)."""
-    create_errors = _errors("400", "401", "409", "413", "422", "429")
+    create_errors = _errors("400", "401", "402", "409", "413", "422", "429")
     return {
         "/api/v1/videos/generations": {
             "post": {

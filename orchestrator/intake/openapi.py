@@ -138,6 +138,16 @@ _RESPONSES: dict[str, dict[str, Any]] = {
             {"input.duration": "Must be greater than or equal to 1 and less than or equal to 15."},
         ),
     ),
+    "BudgetExceeded": _error_response(
+        "`budget_exceeded`: the job's estimated cost would take this client's committed spend for "
+        "the calendar month (UTC) over its budget, or the model has no published price and the "
+        "client refuses unpriced jobs; nothing was stored",
+        _error_example(
+            "budget_exceeded",
+            "This job would exceed the client's monthly budget.",
+            {"budget_usd": 6.5, "committed_usd": 6.5, "job_usd": 0.65},
+        ),
+    ),
     "RateLimited": _error_response(
         "Too many requests for this client; wait `Retry-After` seconds",
         _error_example("rate_limited", "Too many requests; slow down.", {"retry_after": 12}),
@@ -260,6 +270,7 @@ def _create_answers() -> dict[str, Any]:
             "200": _ok(_JOB_REF, "Replayed: the job this Idempotency-Key created", "Location"),
         },
         ("400", "BadRequest"),
+        ("402", "BudgetExceeded"),
         ("409", "Conflict"),
         ("413", "PayloadTooLarge"),
         ("422", "ValidationError"),

@@ -194,6 +194,20 @@ class ModelListSchema(Schema):
     dialects = fields.List(fields.Nested(DialectSchema))
 
 
+class BudgetSchema(Schema):
+    """The client's monthly budget and what it has committed this month (UTC)."""
+
+    monthly_budget_usd = fields.Float(allow_none=True, metadata={"description": "null: none"})
+    committed_usd = fields.Float()
+    period = fields.String(metadata={"description": "the calendar month, YYYY-MM (UTC)"})
+    period_start = fields.String()
+    period_end = fields.String()
+    unpriced = fields.String(
+        validate=validate.OneOf(["allow", "refuse"]),
+        metadata={"description": "jobs of a model with no published price"},
+    )
+
+
 class ClientSchema(Schema):
     id = fields.String()
     name = fields.String()
@@ -201,6 +215,7 @@ class ClientSchema(Schema):
     event_types = fields.List(fields.String())
     endpoint_disabled = fields.Boolean()
     created_at = fields.String()
+    budget = fields.Nested(BudgetSchema)
 
 
 class ClientUpdateSchema(Schema):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-from orchestrator.core import clock, enqueue, keys
+from orchestrator.core import budgets, clock, enqueue, keys
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
@@ -102,6 +102,9 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
 
     A retry starts a fresh attempt budget and gets its own events. A job Pixazo may already
     have charged needs ``confirm_charge``: without it nothing is sent and the answer says why.
+    The retry commits the job's cost to its client's budget again, in the month of the retry
+    and with the move itself; operators are trusted, so it may go over the budget, and the
+    timeline says so when it does.
     """
     raw = svc.jobs.get_raw(job_id)
     if raw is None:
@@ -124,6 +127,9 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
             Refusal.NEEDS_CONFIRMATION,
         )
     now = clock.now()
+    cost = raw.get("estimated_cost_usd") or ""
+    commit = budgets.commit_for(raw["client_id"], float(cost) if cost else None, now)
+    over = _over_budget(svc, commit)
     result = svc.states.transition(
         job_id,
         expected=[state],
@@ -146,17 +152,33 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
             "actor": actor,
             "previous_request_id": raw.get("request_id") or None,
             "confirmed_charge": confirm_charge,
+            "budget_committed_usd": budgets.to_usd(commit.micros or 0),
+            **({"over_budget": True} if over else {}),
         },
         # What was checked above must still hold: the same generation, no new request bound.
         require={f: raw.get(f, "") for f in (GENERATION, "request_id", RETIRED)},
+        commit=commit,
     )
     if not result.applied:
         return ActionResult(
             False, "the job changed meanwhile; reload and try again", refusal=Refusal.CONFLICT
         )
     enqueue.submit(job_id)
+    owner = svc.clients.get(raw["client_id"])
+    if owner is not None:
+        budgets.warn_if_near_now(svc.redis, owner.id, owner.budget_micros, commit.period)
     audit(svc, actor, "retry", job_id, raw.get("request_id") or "")
     return ActionResult(True, "queued for resubmission", "queued")
+
+
+def _over_budget(svc: Services, commit: budgets.Commit) -> bool:
+    """Whether committing would take the client over its budget (allowed for a retry, and
+    recorded on the timeline)."""
+    client = svc.clients.get(commit.client_id)
+    if client is None or client.budget_micros is None:
+        return False
+    committed = budgets.committed_micros(svc.redis, commit.client_id, commit.period)
+    return committed + (commit.micros or 0) > client.budget_micros
 
 
 def _retired_with(raw: Mapping[str, str]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import redis
 
-from orchestrator.core import clock, keys, lua
+from orchestrator.core import budgets, clock, keys, lua
 from orchestrator.core.ids import new_id
 from orchestrator.core.records import JobState as JobState  # re-exported: defined in core
 
@@ -99,6 +99,9 @@ class TransitionResult:
 
 
 _GUARD_FAILED = 2
+_STALE_BUDGET = 3  # the job's budget month changed since it was read: read it again
+_BUDGET_READS = 3
+_RELEASE_STATES = frozenset(JobState(s) for s in budgets.RELEASE_STATES)
 # Jobs whose (client_id, model) a StateMachine remembers: the two never change for a job, and
 # they name the index keys transition.lua is passed. Bounded, so a long-lived worker stays small.
 IDENTITY_CACHE_SIZE = 4096
@@ -114,6 +117,7 @@ def _script_config(retention_seconds: int) -> str:
             "terminal": {s.value: True for s in TERMINAL},
             "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
+            "budget": {**budgets.release_config(), "risk": CHARGE_RISK},
         }
     )
 
@@ -208,6 +212,7 @@ class StateMachine:
         now: float | None = None,
         deadline_at: float | None = None,
         require: Mapping[str, str] | None = None,
+        commit: budgets.Commit | None = None,
     ) -> TransitionResult:
         """Move ``job_id`` to ``to`` if it is in one of ``expected``; tell whether it did.
 
@@ -216,7 +221,10 @@ class StateMachine:
         downstream event into the outbox unless one of that type exists for the job already;
         ``deadline_at`` sets a new deadline (an operator's retry of a failed job); ``require``
         names fields that must hold these values ("" for absent) for the move to happen, which
-        is how a submit's answer settles only the attempt that sent it.
+        is how a submit's answer settles only the attempt that sent it. ``commit`` commits a
+        job's cost to its client's budget with the move (an operator's retry); a move to
+        failed or canceled releases the cost when Pixazo did not charge the job
+        (:mod:`orchestrator.core.budgets`), in the same step.
         """
         expected = tuple(expected)
         for state in expected:
@@ -232,26 +240,33 @@ class StateMachine:
         event_type = EVENT_FOR_STATE.get(to, "") if emit else ""
         event_id = new_id("evt", moment) if event_type else ""
         encoded = {k: (None if v is None else _encode(v)) for k, v in (fields or {}).items()}
-        applied, previous, created = self._script(
-            keys=transition_keys(job_id, *identity, event_id, public),
-            args=[
-                job_id,
-                ",".join(expected),
-                to.value,
-                repr(moment),
-                stamp,
-                json.dumps(encoded),
-                json.dumps(entry),
-                repr(moment if due_at is None else due_at),
-                event_type,
-                self._config,
-                ",".join(incr),
-                event_id,
-                "" if deadline_at is None else repr(deadline_at),
-                json.dumps(dict(require or {})),
-                ",".join(public),
-            ],
-        )
+        script_keys = transition_keys(job_id, *identity, event_id, public)
+        for _ in range(_BUDGET_READS):
+            budget_keys, budget_arg = self._budget_step(job_id, identity[0], to, commit)
+            answer = self._run(
+                script_keys + budget_keys,
+                [
+                    job_id,
+                    ",".join(expected),
+                    to.value,
+                    repr(moment),
+                    stamp,
+                    json.dumps(encoded),
+                    json.dumps(entry),
+                    repr(moment if due_at is None else due_at),
+                    event_type,
+                    self._config,
+                    ",".join(incr),
+                    event_id,
+                    "" if deadline_at is None else repr(deadline_at),
+                    json.dumps(dict(require or {})),
+                    ",".join(public),
+                    budget_arg,
+                ],
+            )
+            if answer[0] != _STALE_BUDGET:
+                break
+        applied, previous, created = answer
         prev = cast(str, previous)
         return TransitionResult(
             applied=applied == 1,
@@ -260,6 +275,28 @@ class StateMachine:
             event_id=event_id if created == 1 else None,
             guarded=applied == _GUARD_FAILED,
         )
+
+    def _run(self, script_keys: list[str], args: list[Any]) -> list[Any]:
+        return cast("list[Any]", self._script(keys=script_keys, args=args))
+
+    def _budget_step(
+        self, job_id: str, client_id: str, to: JobState, commit: budgets.Commit | None
+    ) -> tuple[list[str], str]:
+        """The budget counter key and transition.lua's ARGV[16] for this move: a commit, the
+        month a release would subtract from (read from the job; the script checks it still
+        holds), or nothing for a move that neither commits nor may release."""
+        if commit is not None:
+            step = {
+                "commit": str(commit.micros or 0),
+                "period": commit.period.name,
+                "expire_at": commit.period.expire_at,
+            }
+            return [commit.key], json.dumps(step)
+        if to not in _RELEASE_STATES:
+            return [], ""
+        period = cast("str | None", self._redis.hget(keys.job(job_id), budgets.JOB_PERIOD)) or ""
+        counter = [keys.budget_committed(client_id, period)] if period else []
+        return counter, json.dumps({"period": period})
 
     def claim_request(self, job_id: str, request_id: str, generation: str) -> bool:
         """Bind a request that answered a superseded attempt, if the job can still take it.

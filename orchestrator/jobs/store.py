@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import redis
 
-from orchestrator.core import clock, keys, lua
+from orchestrator.core import budgets, clock, keys, lua
 from orchestrator.core.ids import is_id, new_id
 from orchestrator.jobs.result import result_of
 from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
@@ -26,6 +26,8 @@ MAX_PAGE = 100
 MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
 JOB_PREFIX = "job"
 _SCAN_CHUNK = 200
+_CREATED = 1  # create_job.lua's answers: created, replayed (0), refused by the budget (2, 3)
+_REFUSED = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,12 @@ class NewJob:
 @dataclass(frozen=True)
 class CreateResult:
     job_id: str
-    created: bool  # False: the idempotency key named an earlier job
+    created: bool  # False: the idempotency key named an earlier job (or the budget refused)
     fingerprint_matches: bool = True
+    refused: budgets.Refusal | None = None  # the client's budget refused the job: nothing stored
+    budget_micros: int | None = None  # the client's budget when the job was created
+    committed_micros: int = 0  # the client's committed spend for the month, this job included
+    period: budgets.Period | None = None
 
 
 class JobStore:
@@ -68,10 +74,13 @@ class JobStore:
 
         The job sits in the submit due-set a little in the future: the intake enqueues the
         submit task right away, and the due-set only catches a message the broker lost.
+        The same step checks the client's monthly budget and commits the job's estimated cost
+        (:mod:`orchestrator.core.budgets`); a refused job writes nothing.
         """
         moment = clock.now() if now is None else now
         job_id = new_id("job", moment)
         stamp = clock.iso(moment)
+        commit = budgets.commit_for(job.client_id, job.estimated_cost_usd, moment)
         fields = {
             "id": job_id,
             "client_id": job.client_id,
@@ -90,10 +99,11 @@ class JobStore:
             "created_at": stamp,
             "updated_at": stamp,
             "created_ms": str(int(moment * 1000)),
+            **commit.job_fields(),
         }
         idem_key = keys.idempotency(job.client_id, idempotency_key) if idempotency_key else ""
         intake = {"at": stamp, "type": "intake", "model": job.model, "to": JobState.QUEUED.value}
-        created, existing = self._create(
+        code, *answer = self._create(
             keys=[
                 keys.job(job_id),
                 keys.timeline(job_id),
@@ -106,6 +116,8 @@ class JobStore:
                 keys.client_status_index(job.client_id, PUBLIC_STATUS[JobState.QUEUED]),
                 keys.model_index(job.model),
                 keys.client_model_index(job.client_id, job.model),
+                keys.client(job.client_id),
+                commit.key,
             ],
             args=[
                 job_id,
@@ -116,11 +128,22 @@ class JobStore:
                 json.dumps({"job_id": job_id, "fingerprint": fingerprint}),
                 IDEMPOTENCY_TTL_SECONDS,
                 json.dumps(intake),
+                "" if commit.micros is None else str(commit.micros),
+                commit.period.expire_at,
             ],
         )
-        if created == 1:
-            return CreateResult(job_id=job_id, created=True)
-        record = json.loads(existing)
+        if code == _CREATED:
+            return CreateResult(
+                job_id=job_id,
+                created=True,
+                budget_micros=int(answer[0]) if answer[0] != "" else None,
+                committed_micros=int(answer[1]),
+                period=commit.period,
+            )
+        if code in _REFUSED:
+            refusal = budgets.refusal(answer[0], answer[1], commit, job.model)
+            return CreateResult(job_id="", created=False, refused=refusal)
+        record = json.loads(answer[0])
         return CreateResult(
             job_id=record["job_id"],
             created=False,

@@ -32,6 +32,11 @@ Invariants (each its own ``@invariant`` so that Hypothesis reports each kind sep
   (the one of its state) besides ``due:deadline``, which it is in too; a terminal one in none.
 * ``indexes_point_at_jobs``: no ``idx:*`` member is a missing job; each job is in the status
   index of its public status and in no other.
+* ``budget_committed_is_unreleased_jobs`` (issue 13): each month's committed-spend counter of
+  the client equals the sum of the costs its jobs committed in that month and have not released;
+  a job released its cost only if Pixazo charged nothing in its current generation or ended it
+  with ERROR; and every job that ended uncharged (failed or canceled without ``charge_risk``,
+  or ``upstream_error``) has released it.
 * at teardown, after draining (every message runs, Pixazo answers 202, consumers 2xx, the clock
   passes every schedule and the deadline): every event is delivered or dead-lettered and every
   job is terminal (a job is finished or failed by its deadline).
@@ -71,10 +76,17 @@ import workers.poll
 import workers.reconcile
 import workers.submit
 from orchestrator.app import create_app
-from orchestrator.core import clock, enqueue, ids, keys, tokens
+from orchestrator.core import budgets, clock, enqueue, ids, keys, tokens
 from orchestrator.intake import create
 from orchestrator.jobs import actions
-from orchestrator.jobs.state import ACTIVE, EVENT_FOR_STATE, PUBLIC_STATUS, STATE_DUE_SET, JobState
+from orchestrator.jobs.state import (
+    ACTIVE,
+    CHARGE_RISK,
+    EVENT_FOR_STATE,
+    PUBLIC_STATUS,
+    STATE_DUE_SET,
+    JobState,
+)
 from orchestrator.services import EXTENSION_NAME, build_services
 from orchestrator.upstream import submission
 from orchestrator.upstream.pixazo import PixazoClient
@@ -150,7 +162,8 @@ ADVANCES = sorted(
 )
 TICK_ADVANCES = (*ADVANCES, SETTINGS.job_deadline_seconds + 1.0)
 MAX_JOBS = 3
-MODEL_ID = "pixverse-v6-text-to-video"
+MODEL_ID = "pixverse"  # v5.6: a priced model, so that budgets commit real amounts
+MODEL_INPUT = {"prompt": "a cat at a window", "aspect_ratio": "16:9", "resolution": "720p"}
 CONSUMER_URL = "https://consumer.example/hooks/acme"
 UPSTREAM = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
 HTTP = ("ok", "5xx", "timeout", "429", "410")  # poll: ok/5xx/timeout; delivery: all
@@ -276,6 +289,8 @@ class OrchestratorModel(RuleBasedStateMachine):
         self.unconfirmed: dict[tuple[str, int], list[str]] = {}  # (job, gen) -> earlier charges
         self.callbacks: list[Callback] = []
         self.terminal_seen: dict[tuple[str, int], str] = {}
+        # (job, generation) -> (month, micro-dollars committed, released since?)
+        self.commits: dict[tuple[str, int], tuple[str, int, bool]] = {}
         self.violations: dict[str, list[str]] = defaultdict(list)
         self.log: list[str] = []  # what happened, for the failure report
         self.seen: set[str] = set()  # what the example exercised (--hypothesis-show-statistics)
@@ -322,6 +337,14 @@ class OrchestratorModel(RuleBasedStateMachine):
 
     def _job(self, job_id: str) -> dict[str, str]:
         return dict(self.svc.redis.hgetall(keys.job(job_id)))
+
+    def _record_commit(self, job_id: str, generation: int) -> None:
+        """What a generation committed to the client's budget (the model's own ledger)."""
+        raw = self._job(job_id)
+        assert raw[budgets.JOB_STATE] == budgets.COMMITTED, raw
+        micros = int(raw[budgets.JOB_MICROS])
+        assert micros == budgets.to_micros(float(raw["estimated_cost_usd"])), raw
+        self.commits[(job_id, generation)] = (raw[budgets.JOB_PERIOD], micros, False)
 
     def _pick_job(self, pick: int) -> str:
         return self.jobs[pick % len(self.jobs)]
@@ -379,6 +402,10 @@ class OrchestratorModel(RuleBasedStateMachine):
                         f"{posts} submit(s) of that generation; the budget is {BUDGET}"
                     )
             self.last_status[job] = status
+            if (job, gen) in self.commits and raw.get(budgets.JOB_STATE) == budgets.RELEASED:
+                period, micros, _ = self.commits[(job, gen)]
+                self.commits[(job, gen)] = (period, micros, True)
+                self.seen.add(f"budget released ({status})")
         self.retried_now.clear()
 
     def judge_charge(self, charge: Charge) -> None:
@@ -450,11 +477,12 @@ class OrchestratorModel(RuleBasedStateMachine):
         self._create()
 
     def _create(self) -> None:
-        body = {"model": MODEL_ID, "input": {"prompt": "a cat at a window"}}
+        body = {"model": MODEL_ID, "input": {**MODEL_INPUT, "duration": 5}}
         job, created = create.submit_job(self.svc, self.client, body, None)
         assert created
         self.jobs.append(job["id"])
         self.gen[job["id"]] = 1
+        self._record_commit(job["id"], 1)
         self.last_status[job["id"]] = "queued"
 
     @precondition(lambda self: len(self.jobs) < MAX_JOBS)
@@ -570,6 +598,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         if result.ok:
             self.gen[job] += 1
             self.retried_now.add(job)
+            self._record_commit(job, self.gen[job])
             if not confirm and charged:
                 self.unconfirmed[(job, self.gen[job])] = charged
 
@@ -611,6 +640,35 @@ class OrchestratorModel(RuleBasedStateMachine):
     @check("fresh_budget_per_generation")
     def fresh_budget_per_generation(self) -> None:
         assert not self.violations["budget"], self.violations["budget"]
+
+    @check("budget_committed_is_unreleased_jobs")
+    def budget_committed_is_unreleased_jobs(self) -> None:
+        jobs = self.snap.jobs
+        expected: dict[str, int] = defaultdict(int)
+        for period, micros, released in self.commits.values():
+            expected[period] += 0 if released else micros
+        counters = {
+            p: int(self.svc.redis.get(keys.budget_committed(self.client.id, p)) or 0)
+            for p in expected
+        }
+        assert counters == dict(expected), (counters, dict(expected), self.commits)
+        for job, raw in jobs.items():
+            gen = int(raw.get("generation") or 1)
+            charged = [
+                c.request_id for c in self.pixazo.ledger if (c.job_id, c.generation) == (job, gen)
+            ]
+            error = (json.loads(raw.get("error") or "null") or {}).get("code")
+            uncharged_error = error in budgets.UNCHARGED_ERROR_CODES
+            released = raw.get(budgets.JOB_STATE) == budgets.RELEASED
+            assert not released or not charged or uncharged_error, (
+                f"{job} released its cost though Pixazo charged {charged} in generation {gen}"
+            )
+            ended_uncharged = raw.get("status") in budgets.RELEASE_STATES and (
+                raw.get(CHARGE_RISK) != "1" or uncharged_error
+            )
+            assert released or not ended_uncharged, (
+                f"{job} ended {raw.get('status')} ({error}) uncharged and kept its cost"
+            )
 
     def _events(self) -> list[dict[str, str]]:
         return list(self._snapshot().events.values())

@@ -17,8 +17,16 @@
 --                                                        ('' matches an absent field)
 -- ARGV[15] the public statuses whose index keys follow the due-time sets, comma-separated
 --          (those of the expected states and of the new state)
--- Returns {applied (1, 0: not in an expected state, 2: a required field differs, -1: no job),
---          previous state, event created (1/0)}
+-- ARGV[16] '' or the budget step (orchestrator/core/budgets.py), JSON: {"commit": micros,
+--          "period", "expire_at"} commits the job's cost (an operator's retry); {"period"} is
+--          the month the job committed in, as read before the call, whose cost a move to a
+--          state in cfg.budget.states releases if Pixazo did not charge the job (no
+--          cfg.budget.risk, or an error code in cfg.budget.uncharged_codes), once: the job's
+--          cfg.budget.state goes from committed to released. The month's counter is then the
+--          last key, KEYS[#KEYS] (absent when the period is '').
+-- Returns {applied (1, 0: not in an expected state, 2: a required field differs, -1: no job,
+--          3: the job's budget month is not ARGV[16]'s: read it again), previous state,
+--          event created (1/0)}
 local job, tl, evts = KEYS[1], KEYS[2], KEYS[3]
 local id, new, now, now_iso = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('HGET', job, 'status')
@@ -30,6 +38,11 @@ for k, v in pairs(cjson.decode(ARGV[14])) do
   if (redis.call('HGET', job, k) or '') ~= v then return {2, cur, 0} end
 end
 local cfg = cjson.decode(ARGV[10])
+local budget_step = (ARGV[16] or '') ~= '' and cjson.decode(ARGV[16]) or nil
+if budget_step and not budget_step.commit
+    and (redis.call('HGET', job, cfg.budget.period) or '') ~= budget_step.period then
+  return {3, cur, 0}
+end
 for k, v in pairs(cjson.decode(ARGV[6])) do
   if v == cjson.null then redis.call('HDEL', job, k) else redis.call('HSET', job, k, v) end
 end
@@ -64,7 +77,30 @@ elseif cfg.terminal[cur] then
   for i = 7, 10 do redis.call('ZADD', KEYS[i], score, id) end
 end
 if ARGV[13] ~= '' then redis.call('ZADD', KEYS[6], ARGV[13], id) end
+local budget_note = nil
+if budget_step then
+  local b, counter = cfg.budget, KEYS[#KEYS]
+  if budget_step.commit then
+    redis.call('INCRBY', counter, budget_step.commit)
+    redis.call('EXPIREAT', counter, budget_step.expire_at)
+    redis.call('HSET', job, b.period, budget_step.period, b.micros, budget_step.commit,
+      b.state, b.committed)
+    budget_note = 'committed'
+  elseif b.states[new] and budget_step.period ~= ''
+      and redis.call('HGET', job, b.state) == b.committed then
+    local err = cjson.decode(redis.call('HGET', job, 'error') or 'null')
+    local code = type(err) == 'table' and err.code or nil
+    if redis.call('HGET', job, b.risk) ~= '1' or (code and b.uncharged_codes[code]) then
+      if redis.call('EXISTS', counter) == 1 then
+        redis.call('DECRBY', counter, redis.call('HGET', job, b.micros) or '0')
+      end
+      redis.call('HSET', job, b.state, b.released)
+      budget_note = 'released'
+    end
+  end
+end
 local entry = cjson.decode(ARGV[7])
+if budget_note then entry['budget'] = budget_note end
 entry['from'] = cur
 entry['to'] = new
 redis.call('RPUSH', tl, cjson.encode(entry))
