@@ -113,7 +113,8 @@ def clients_update(
     unpriced: str | None,
     as_json: bool,
 ) -> None:
-    """Change a client's endpoint, the event types it receives, or its monthly budget."""
+    """Change the endpoint of the client CLIENT_ID, the event types it receives, or its monthly
+    budget."""
     if monthly_budget_usd is not None and no_budget:
         raise click.UsageError("--monthly-budget-usd and --no-budget exclude each other")
     client = svc.clients.update(

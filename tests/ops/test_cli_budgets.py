@@ -63,9 +63,9 @@ def test_a_budget_and_no_budget_at_once_is_a_usage_error(svc, run, acme) -> None
     assert svc.clients.get(acme.id).budget_micros is None
 
 
-def test_an_unknown_client_is_exit_1(run) -> None:
+def test_an_unknown_client_is_exit_3_not_found(run) -> None:
     result = run("cli_nobody", "--monthly-budget-usd", "5")
-    assert result.exit_code == 1 and "no client" in result.output
+    assert result.exit_code == 3 and "no client" in result.output.lower()
 
 
 def test_lowering_the_budget_under_committed_spend_warns_once(svc, run, acme, monkeypatch) -> None:
