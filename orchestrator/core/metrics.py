@@ -93,10 +93,16 @@ class Recorder:
             return False
         return True
 
-    def reset(self) -> None:
-        """Forget unflushed counts: a forked child must not send its parent's again."""
+    def discard(self) -> None:
+        """Forget the counts not flushed yet (tests start from none)."""
         with self._lock:
             self._pending = defaultdict(float)
+
+    def after_fork(self) -> None:
+        """A forked child must not send its parent's counts again, and needs its own thread
+        (and a fresh lock: the parent's flusher may have held it at the fork)."""
+        self._lock = threading.Lock()
+        self._pending = defaultdict(float)
         self._thread = None
 
     def _restore(self, batch: Mapping[_Key, float]) -> None:
@@ -120,7 +126,7 @@ class Recorder:
 
 RECORDER = Recorder()
 atexit.register(RECORDER.flush)
-os.register_at_fork(after_in_child=RECORDER.reset)
+os.register_at_fork(after_in_child=RECORDER.after_fork)
 
 
 def _field(labels: tuple[str, ...], part: str) -> str:
