@@ -43,9 +43,10 @@ def test_counts_of_several_processes_add_up_in_one_scrape(fake_redis):
     assert samples[("t_submits_total", (("model", "m2"), ("outcome", "unknown")))] == 1
     on_web.inc("m1", "accepted")
     web.flush()
-    assert render(fake_redis, on_web)[
-        ("t_submits_total", (("model", "m1"), ("outcome", "accepted")))
-    ] == 6
+    assert (
+        render(fake_redis, on_web)[("t_submits_total", (("model", "m1"), ("outcome", "accepted")))]
+        == 6
+    )
 
 
 def test_a_histogram_renders_cumulative_buckets_sum_and_count(fake_redis):
