@@ -69,6 +69,15 @@ class Recorder:
         if self._thread is None:
             self._start()
 
+    def add_observation(self, bucket: _Key, total: _Key, value: float) -> None:
+        """A histogram observation: its bucket and its sum, under one lock."""
+        with self._lock:
+            pending = self._pending
+            pending[bucket] += 1.0
+            pending[total] += value
+        if self._thread is None:
+            self._start()
+
     def pending(self) -> dict[_Key, float]:
         with self._lock:
             return dict(self._pending)
@@ -157,23 +166,24 @@ class Histogram:
     buckets: tuple[float, ...]
     labels: tuple[str, ...] = ()
     recorder: Recorder = field(default=RECORDER, repr=False, compare=False)
+    _bounds: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_bounds", (*(_bound(b) for b in self.buckets), INF))
 
     def observe(self, value: float, *values: str) -> None:
         """One observation: its own bucket (non-cumulative, one field) and the sum."""
-        index = bisect.bisect_left(self.buckets, value)
-        bound = _bound(self.buckets[index]) if index < len(self.buckets) else INF
-        self.recorder.add((self.name, values, bound), 1.0)
-        self.recorder.add((self.name, values, SUM), value)
+        bound = self._bounds[bisect.bisect_left(self.buckets, value)]
+        self.recorder.add_observation((self.name, values, bound), (self.name, values, SUM), value)
 
     def family(self, stored: Mapping[str, str]) -> Metric:
         family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
         series: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
         for values, part, value in _decode(stored):
             series[tuple(values)][part] = value
-        bounds = [*(_bound(b) for b in self.buckets), INF]
         for key, parts in sorted(series.items()):
             running, cumulative = 0.0, []
-            for bound in bounds:
+            for bound in self._bounds:
                 running += parts.get(bound, 0.0)
                 cumulative.append((bound, running))
             family.add_metric(list(key), cumulative, parts.get(SUM, 0.0))
