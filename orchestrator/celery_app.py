@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from flask import Flask
 
-from orchestrator.core import enqueue, logcontext
+from orchestrator.core import enqueue, logcontext, metrics
 from orchestrator.core.config import Settings
 from orchestrator.core.ids import is_id
 from orchestrator.jobs.retention import TRIM_EVERY_SECONDS
@@ -109,3 +109,9 @@ def _bind_task_context(
 @task_postrun.connect
 def _clear_task_context(**_: object) -> None:
     logcontext.clear()
+
+
+@worker_process_shutdown.connect
+def _flush_metrics(**_: object) -> None:
+    """A prefork child ends with ``os._exit``, which skips ``atexit``: flush its last counts."""
+    metrics.RECORDER.flush()

@@ -40,7 +40,7 @@ def build_services(settings: Settings, connection: redis.Redis | None = None) ->
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
-    metrics.RECORDER.configure(r)  # where this process's counters are flushed
+    metrics.RECORDER.configure(r, background=not settings.testing)  # where counts are flushed
     retention = settings.job_retention_days * SECONDS_PER_DAY
     return Services(
         settings=settings,

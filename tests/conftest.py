@@ -123,7 +123,7 @@ def svc(settings: Settings, fake_redis: fakeredis.FakeRedis, sent_tasks: list) -
 def app(settings: Settings, svc: Services):
     application = create_app(settings)
     application.extensions[EXTENSION_NAME] = svc
-    metrics.RECORDER.configure(svc.redis)  # create_app pointed it at settings.redis_url
+    metrics.RECORDER.configure(svc.redis, background=False)  # create_app named settings' Redis
     return application
 
 

@@ -58,10 +58,14 @@ class Recorder:
         self._pending: defaultdict[_Key, float] = defaultdict(float)
         self._redis: redis.Redis | None = None
         self._thread: threading.Thread | None = None
+        self._background = True
 
-    def configure(self, connection: redis.Redis) -> None:
-        """Where flushes go; the process's Services call this when they are built."""
+    def configure(self, connection: redis.Redis, background: bool = True) -> None:
+        """Where flushes go; the process's Services call this when they are built.
+        ``background=False`` (unit tests): only explicit flushes (a scrape's) write, so a test
+        that compares the store before and after a request sees no flush land in between."""
         self._redis = connection
+        self._background = background
 
     def add(self, key: _Key, amount: float) -> None:
         with self._lock:
@@ -121,7 +125,7 @@ class Recorder:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None:
+            if self._thread is not None or not self._background:
                 return
             self._thread = threading.Thread(target=self._run, name="metrics-flush", daemon=True)
         self._thread.start()
@@ -129,7 +133,7 @@ class Recorder:
     def _run(self) -> None:
         while True:
             time.sleep(self._interval)
-            if not self.flush():
+            if self._background and not self.flush():
                 log.debug("metrics flush deferred: the store is unavailable")
 
 
@@ -154,7 +158,7 @@ class Counter:
 
     def family(self, stored: Mapping[str, str]) -> Metric:
         family = CounterMetricFamily(self.name, self.help, labels=self.labels)
-        for labels, _, value in _decode(stored):
+        for labels, _, value in _decode(stored, len(self.labels)):
             family.add_metric(labels, value)
         return family
 
@@ -179,7 +183,7 @@ class Histogram:
     def family(self, stored: Mapping[str, str]) -> Metric:
         family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
         series: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
-        for values, part, value in _decode(stored):
+        for values, part, value in _decode(stored, len(self.labels)):
             series[tuple(values)][part] = value
         for key, parts in sorted(series.items()):
             running, cumulative = 0.0, []
@@ -195,10 +199,13 @@ def _bound(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else INF
 
 
-def _decode(stored: Mapping[str, str]) -> Iterator[tuple[list[str], str, float]]:
+def _decode(stored: Mapping[str, str], arity: int) -> Iterator[tuple[list[str], str, float]]:
+    """The stored fields; those of another label set (written before a deploy changed the
+    metric's labels) are left out rather than failing the whole scrape."""
     for raw, value in stored.items():
         labels, part = json.loads(raw)
-        yield labels, part, float(value)
+        if len(labels) == arity:
+            yield labels, part, float(value)
 
 
 HTTP_REQUESTS = Counter(

@@ -148,3 +148,16 @@ def test_unobserved_metrics_still_render_their_type(fake_redis):
     for metric in metrics.DECLARED:
         kind = "counter" if isinstance(metric, Counter) else "histogram"
         assert f"# TYPE {metric.name} {kind}" in text
+
+
+def test_fields_of_an_older_label_set_are_left_out_not_fatal(fake_redis):
+    rec = Recorder()
+    rec.configure(fake_redis)
+    old = Counter("t_l_total", "h", ("outcome",), recorder=rec)
+    new = Counter("t_l_total", "h", ("model", "outcome"), recorder=rec)
+    old.inc("accepted")
+    new.inc("m1", "accepted")
+    rec.flush()
+    assert render(fake_redis, new) == {
+        ("t_l_total", (("model", "m1"), ("outcome", "accepted"))): 1.0
+    }
