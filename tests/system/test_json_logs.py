@@ -42,10 +42,13 @@ def test_task_lines_name_the_task_the_job_and_the_client(json_system):
     worker = json_lines(system.orch.workers[0].log())
     delivery = json_lines(system.orch.delivery.log())
     submits = [line for line in worker if line.get("task_name") == "workers.submit.submit_job"]
-    assert submits and all(line["task_id"] and line["job_id"] == job_id for line in submits)
+    assert submits, system.orch.workers[0].log()[-4000:]
+    assert all(line["task_id"] and line.get("job_id") == job_id for line in submits), submits
     assert any(line.get("client_id") == client.id for line in submits)
     sent = [line for line in delivery if line.get("task_name") == "workers.delivery.deliver_event"]
-    assert sent and sent[-1]["job_id"] == job_id and sent[-1]["client_id"] == client.id
+    assert sent and all(line.get("job_id") == job_id for line in sent), sent
+    assert all(line.get("client_id") == client.id for line in sent)
+    assert any("'delivered'" in line["message"] for line in sent)
     ours = [*system.orch.workers, system.orch.delivery, system.orch.web]
     everything = "".join(proc.log() for proc in ours if proc is not None)
     assert SIM_API_KEY not in everything and key not in everything

@@ -124,7 +124,10 @@ class Prepared:
 
 def deliver(svc: Services, event_id: str) -> str:
     """One attempt of ``event_id`` if it is due; returns a word for logs and tests."""
-    waiting = _wait_reason(svc, get_event(svc, event_id), event_id, clock.now())
+    first = get_event(svc, event_id)
+    if first is not None:
+        logcontext.bind(job_id=first.job_id, client_id=first.client_id)
+    waiting = _wait_reason(svc, first, event_id, clock.now())
     if waiting:
         return waiting
     lock = keys.delivery_lock(event_id)
@@ -133,8 +136,6 @@ def deliver(svc: Services, event_id: str) -> str:
         return "locked"
     try:
         evt = get_event(svc, event_id)  # again: another delivery may have settled it meanwhile
-        if evt is not None:
-            logcontext.bind(job_id=evt.job_id, client_id=evt.client_id)
         now = clock.now()
         waiting = _wait_reason(svc, evt, event_id, now)
         if waiting or evt is None:
