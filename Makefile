@@ -59,5 +59,9 @@ bench-reconcile: $(STAMP) ## Reconcile tick: 1,000,000 vs 10,000 stored jobs, 1,
 bench-console: $(STAMP) ## Console job list: 1,000,000 vs 10,000 stored jobs
 	$(BIN)/python -m benchmarks.bench_console
 
+.PHONY: bench-metrics
+bench-metrics: $(STAMP) ## Hot-path cost of recording a metric vs nothing vs a Redis round trip
+	$(BIN)/python -m benchmarks.bench_metrics
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov *.egg-info

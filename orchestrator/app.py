@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -13,9 +12,10 @@ from flask.json.provider import DefaultJSONProvider
 from ops.console import bp as ops_bp
 from orchestrator import health
 from orchestrator.celery_app import celery_init_app
+from orchestrator.core import instrumentation
 from orchestrator.core.config import ConfigError, Settings, load_settings
 from orchestrator.core.errors import register_error_handlers
-from orchestrator.core.observability import init_sentry, install_log_filter
+from orchestrator.core.observability import configure_logging, init_sentry
 from orchestrator.intake import api, dialect_routes, openapi
 from orchestrator.services import EXTENSION_NAME, build_services
 from webhooks.inbound.receiver import bp as webhooks_bp
@@ -32,8 +32,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = (
         config if isinstance(config, Settings) else load_settings({**os.environ, **(config or {})})
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    install_log_filter(settings)
+    configure_logging(settings)
     init_sentry(settings)
     app = Flask("orchestrator")
     app.config.update(
@@ -47,6 +46,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.json = InsertionOrderJSONProvider(app)
     app.extensions[EXTENSION_NAME] = build_services(settings)
     register_error_handlers(app)
+    instrumentation.install(app)
     for blueprint in (api.bp, dialect_routes.bp, webhooks_bp, health.bp, openapi.bp, ops_bp):
         app.register_blueprint(blueprint)
     celery_init_app(app, settings)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from flask import Flask
 
-from orchestrator.core import enqueue
+from orchestrator.core import enqueue, logcontext, metrics
 from orchestrator.core.config import Settings
+from orchestrator.core.ids import is_id
 from orchestrator.jobs.retention import TRIM_EVERY_SECONDS
 
 TASK_MODULES = (
@@ -87,3 +89,29 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
+
+
+@task_prerun.connect
+def _bind_task_context(
+    task_id: str | None = None,
+    task: Task | None = None,
+    args: tuple[object, ...] | None = None,
+    **_: object,
+) -> None:
+    """Log lines of a task name it, its id and, when its argument is one, the job."""
+    logcontext.clear()
+    logcontext.bind(task_name=task.name if task else None, task_id=task_id)
+    first = (args or (None,))[0]
+    if is_id(first, "job"):
+        logcontext.bind(job_id=str(first))
+
+
+@task_postrun.connect
+def _clear_task_context(**_: object) -> None:
+    logcontext.clear()
+
+
+@worker_process_shutdown.connect
+def _flush_metrics(**_: object) -> None:
+    """A prefork child ends with ``os._exit``, which skips ``atexit``: flush its last counts."""
+    metrics.RECORDER.flush()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify
+from kombu.exceptions import KombuError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from orchestrator.core import budgets, keys
+from orchestrator.core import broker, budgets, clock, enqueue, keys, metrics
 from orchestrator.core.services import Services, current
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 OPERATOR_PAUSE = "an operator"
 PIXAZO_PAUSE = "pixazo"  # a 402: resumes by itself when a balance probe succeeds
@@ -52,7 +55,8 @@ def public_pause(paused: dict[str, str]) -> dict[str, str]:
 
 
 class StoreCollector(Collector):
-    """Read at scrape time from Redis, so every web process reports the same numbers."""
+    """Gauges read at scrape time from Redis and the broker, so every web process reports the
+    same numbers (the counters and histograms are :class:`metrics.ClusterCollector`'s)."""
 
     def __init__(self, svc: Services) -> None:
         self._svc = svc
@@ -73,6 +77,10 @@ class StoreCollector(Collector):
         for name, n in zip(keys.DUE_SETS, pipe.execute(), strict=True):
             due.add_metric([name], n)
         yield due
+        yield self._overdue()
+        depths = self._queue_depths()
+        if depths is not None:
+            yield depths
         dead = GaugeMetricFamily("orchestrator_dead_deliveries", "Dead-lettered deliveries")
         dead.add_metric([], r.zcard(keys.DEAD_DELIVERIES))
         yield dead
@@ -88,9 +96,40 @@ class StoreCollector(Collector):
             committed.add_metric([client_id], usd)
         yield committed
 
+    def _overdue(self) -> GaugeMetricFamily:
+        """Work past its due time: what beat has not caught up with (a backlog alarm)."""
+        overdue = GaugeMetricFamily(
+            "orchestrator_overdue", "Due-time set members past their due time", labels=["set"]
+        )
+        now = clock.now()
+        pipe = self._svc.redis.pipeline(transaction=False)
+        for name in keys.DUE_SETS:
+            pipe.zcount(name, "-inf", now)
+        for name, n in zip(keys.DUE_SETS, pipe.execute(), strict=True):
+            overdue.add_metric([name], n)
+        return overdue
 
-@bp.get("/metrics")
-def metrics() -> Response:
+    def _queue_depths(self) -> GaugeMetricFamily | None:
+        """Messages waiting in each broker queue; left out (not a failed scrape) while the
+        broker cannot be read, so the store's numbers still arrive."""
+        try:
+            depths = broker.queue_depths(self._svc.settings.broker_url, enqueue.ALL_QUEUES)
+        except (KombuError, RedisError, OSError) as exc:
+            log.warning("queue depths unavailable: %s", type(exc).__name__)
+            return None
+        family = GaugeMetricFamily(
+            "orchestrator_queue_depth", "Messages waiting in each broker queue", labels=["queue"]
+        )
+        for queue, n in depths.items():
+            family.add_metric([queue], n)
+        return family
+
+
+@bp.get("/metrics", endpoint="metrics")
+def metrics_view() -> Response:
+    svc = current()
+    metrics.RECORDER.flush()  # this process's latest counts; the others' are a second old
     registry = CollectorRegistry()
-    registry.register(StoreCollector(current()))
+    registry.register(StoreCollector(svc))
+    registry.register(metrics.ClusterCollector(svc.redis))
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import redis
 
+from orchestrator.core import metrics
 from orchestrator.core.clients import ClientStore
 from orchestrator.core.config import SECONDS_PER_DAY, Settings
 from orchestrator.core.services import EXTENSION_NAME, Services, current
@@ -39,6 +40,7 @@ def build_services(settings: Settings, connection: redis.Redis | None = None) ->
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
+    metrics.RECORDER.configure(r, background=not settings.testing)  # where counts are flushed
     retention = settings.job_retention_days * SECONDS_PER_DAY
     return Services(
         settings=settings,

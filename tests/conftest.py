@@ -23,7 +23,7 @@ import redis
 
 from devtools.devstack import Stack, redis_answers
 from orchestrator.app import create_app
-from orchestrator.core import enqueue
+from orchestrator.core import enqueue, metrics
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client
 from orchestrator.core.config import Settings
 from orchestrator.jobs.state import JobState
@@ -123,6 +123,7 @@ def svc(settings: Settings, fake_redis: fakeredis.FakeRedis, sent_tasks: list) -
 def app(settings: Settings, svc: Services):
     application = create_app(settings)
     application.extensions[EXTENSION_NAME] = svc
+    metrics.RECORDER.configure(svc.redis, background=False)  # create_app named settings' Redis
     return application
 
 

@@ -20,6 +20,7 @@ DEFAULT_DELIVERY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_SUBMIT_RETRY_SCHEDULE = (1, 2, 4, 8, 16, 32, 60, 120, 300, 600)
 DEFAULT_POLL_SCHEDULE = (10, 20, 40, 60, 120, 300)
 WEBHOOK_MODES = ("terminal", "sync")
+LOG_FORMATS = ("text", "json")  # LOG_FORMAT: json writes one JSON object a line
 SECONDS_PER_DAY = 86400
 # A consumer is given at most this long to answer one event; the delivery lock and the
 # endpoint lease are derived from it, so it bounds how long a dead worker holds them.
@@ -70,6 +71,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     client_rate_limit_per_minute: int = 600
     sentry_dsn: str = field(default="", repr=False)
+    log_format: str = "text"
     testing: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -218,6 +220,10 @@ def load_settings(
     if mode not in WEBHOOK_MODES:
         raise ConfigError("PIXAZO_WEBHOOK_MODE", f"must be one of {', '.join(WEBHOOK_MODES)}")
     values["pixazo_webhook_mode"] = mode
+    log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}")
+    values["log_format"] = log_format
     for name, (attr, parse) in _OPTIONAL.items():
         raw = env.get(name, "").strip()
         if raw:

@@ -26,6 +26,16 @@ def new_id(prefix: str, now: float | None = None) -> str:
     return f"{prefix}_{_encode(millis, _TIME_CHARS)}{_encode(secrets.randbits(80), _RANDOM_CHARS)}"
 
 
+def created_at(value: str) -> float:
+    """Unix seconds when :func:`new_id` made ``value`` (its leading characters): a job's intake,
+    a callback's receipt, without a Redis read."""
+    body = value.partition("_")[2]
+    millis = 0
+    for char in body[:_TIME_CHARS]:
+        millis = millis * 32 + _ALPHABET.index(char)
+    return millis / 1000
+
+
 def is_id(value: object, prefix: str) -> bool:
     """True only for the exact shape :func:`new_id` makes with ``prefix``.
 

@@ -33,11 +33,18 @@ LIMITER_LEASES = "limiter:submit:leases"  # sorted set of lease ids, score: when
 
 RECONCILE_LOCK = "lock:reconcile"  # string (PX): the token of the beat tick that holds it
 AUDIT = "audit"  # list of JSON operator actions, newest first (orchestrator/actions.py)
+METRICS = "metrics"  # prefix of the cluster-wide counters and histograms (core/metrics.py)
 
 
 def upstream_stats(bucket: int) -> str:
     """Hash answer label -> count, for one hour bucket (unix seconds // 3600)."""
     return f"{UPSTREAM_STATS}:{bucket}"
+
+
+def metric(name: str) -> str:
+    """Hash of one Prometheus counter or histogram, summed over every process: field = JSON
+    ``[label values, part]`` (part: "" for a counter, a bucket bound or "sum"), value = total."""
+    return f"{METRICS}:{name}"
 
 
 def job(job_id: str) -> str:

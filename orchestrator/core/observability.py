@@ -1,4 +1,9 @@
-"""Sentry and logging, with every secret scrubbed before it can leave the process."""
+"""Sentry and logging, with every secret scrubbed before it can leave the process.
+
+Logs are text lines, or with ``LOG_FORMAT=json`` one JSON object a line (python-json-logger)
+carrying the job, client, HTTP request and Celery task the line is about
+(:mod:`orchestrator.core.logcontext`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 import sentry_sdk
+from pythonjsonlogger.json import JsonFormatter
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
 
 from orchestrator.core.config import Settings, secret_values
+from orchestrator.core.logcontext import ContextFilter
 
 REDACTED = "[redacted]"
 SENSITIVE_HEADERS = (
@@ -72,6 +79,37 @@ class SecretFilter(logging.Filter):
             if text:
                 setattr(record, name, scrub_text(text, self._secrets))
         return True
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# The JSON line's own fields; the context's (job_id, client_id, request_id, task_name, task_id)
+# and any ``extra`` follow.
+JSON_FIELDS = ("asctime", "levelname", "name", "message")
+JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+
+class ScrubbingJsonFormatter(JsonFormatter):
+    """JSON lines, scrubbed as a whole: the formatter writes tracebacks itself (from
+    ``exc_info``, not the filtered ``exc_text``), and ``extra`` fields pass no filter."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__(list(JSON_FIELDS), rename_fields=JSON_RENAMES)
+        self._secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_text(super().format(record), self._secrets)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Root logging as ``LOG_FORMAT`` says, with the context fields and the secret filter."""
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, ContextFilter) for f in handler.filters):
+            handler.addFilter(ContextFilter())
+        if settings.log_format == "json":
+            handler.setFormatter(ScrubbingJsonFormatter(secret_values(settings)))
+    install_log_filter(settings)
 
 
 def install_log_filter(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
-from orchestrator.core import budgets, catalog, clock, keys
+from orchestrator.core import budgets, catalog, clock, keys, logcontext
 from orchestrator.core.clients import Client
 from orchestrator.core.errors import ApiError, encodable, validation_error
 from orchestrator.core.services import current
@@ -42,14 +42,22 @@ def _check_rate(client: Client) -> None:
     pipe.incr(key)
     pipe.expire(key, RATE_WINDOW_SECONDS * 2)
     count = pipe.execute()[0]
-    if count > svc.settings.client_rate_limit_per_minute:
+    limit = svc.settings.client_rate_limit_per_minute
+    if count > limit:
         retry = int((window + 1) * RATE_WINDOW_SECONDS - now) + 1
         raise ApiError(
             429,
             "rate_limited",
             "Too many requests; slow down.",
             {"retry_after": retry},
-            headers={"Retry-After": str(retry)},
+            headers={
+                "Retry-After": str(retry),
+                # IETF draft-ietf-httpapi-ratelimit-headers: the window's quota, what is left
+                # of it, and seconds until it resets.
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry),
+            },
         )
 
 
@@ -69,6 +77,7 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
         client = current().clients.authenticate(token) if token else None
         if client is None:
             raise _unauthorized()
+        logcontext.bind(client_id=client.id)
         _check_rate(client)
         g.client = client
         return view(*args, **kwargs)
@@ -87,6 +96,7 @@ def _json_body() -> Any:
 
 
 def _job_answer(job: dict[str, Any], created: bool) -> tuple[Response, int]:
+    logcontext.bind(job_id=job["id"])
     response = jsonify(job)
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return response, (202 if created else 200)

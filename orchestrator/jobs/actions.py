@@ -28,6 +28,7 @@ from orchestrator.jobs.state import (
     MAY_BE_CHARGED,
     PUBLIC_STATUS,
     RETIRED,
+    UPSTREAM_RECEIVED_AT,
     JobState,
 )
 from orchestrator.jobs.store import JobFilter, index_for
@@ -138,6 +139,7 @@ def retry(svc: Services, job_id: str, actor: str, confirm_charge: bool = False) 
             "error": None,
             "output": None,
             "upstream_status": None,
+            UPSTREAM_RECEIVED_AT: None,  # the new generation's event lag starts afresh
             "request_id": None,
             ATTEMPT_TOKEN: None,
             GEN_ATTEMPTS: "0",

@@ -18,8 +18,8 @@ from typing import Any, cast
 
 import redis
 
-from orchestrator.core import budgets, clock, keys, lua
-from orchestrator.core.ids import new_id
+from orchestrator.core import budgets, clock, keys, lua, metrics
+from orchestrator.core.ids import created_at, new_id
 from orchestrator.core.records import JobState as JobState  # re-exported: defined in core
 
 S = JobState
@@ -71,6 +71,9 @@ ATTEMPT_TOKEN = "attempt_token"  # identifies the submit attempt that holds the 
 GENERATION = "generation"  # 1 at intake, +1 per operator retry; events are per generation
 RETIRED = "retired_request_ids"  # JSON list: requests a retry replaced (their news is stale)
 GEN_ATTEMPTS = "gen_attempts"  # submits in this generation: the retry budget's count
+# When Pixazo's terminal status reached us (unix s): the event lag metric counts from it to the
+# consumer's 2xx; written with the terminal move, so the event's snapshot carries it.
+UPSTREAM_RECEIVED_AT = "upstream_received_at"
 MAY_BE_CHARGED = {CHARGE_RISK: "1"}
 UNCLAIMED = {"request_id": ""}  # guard: no request of Pixazo's is bound to the job yet
 IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what was sent
@@ -268,6 +271,8 @@ class StateMachine:
                 break
         applied, previous, created = answer
         prev = cast(str, previous)
+        if applied == 1 and to in TERMINAL:  # the one move into a terminal state
+            metrics.JOB_DURATION.observe(moment - created_at(job_id), identity[1], to.value)
         return TransitionResult(
             applied=applied == 1,
             previous=JobState(prev) if prev else None,

@@ -16,7 +16,14 @@ from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
-from orchestrator.jobs.state import ACTIVE, GENERATION, MAY_BE_CHARGED, RETIRED, JobState
+from orchestrator.jobs.state import (
+    ACTIVE,
+    GENERATION,
+    MAY_BE_CHARGED,
+    RETIRED,
+    UPSTREAM_RECEIVED_AT,
+    JobState,
+)
 
 S = JobState
 # The upstream status -> (states a job may be in to take it, state it moves to).
@@ -30,6 +37,7 @@ _MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
 }
 _ERROR_CODES = {"FAILED": ErrorCode.UPSTREAM_FAILED, "ERROR": ErrorCode.UPSTREAM_ERROR}
 REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
+_TERMINAL_UPSTREAM = frozenset({"COMPLETED", "FAILED", "ERROR"})
 _READ_TRIES = 3
 
 
@@ -41,9 +49,11 @@ class Applied:
     ignored_reason: str = ""
 
 
-def _fields(status: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(status: Mapping[str, Any], received_at: float) -> dict[str, Any]:
     upstream = status["status"]
     fields: dict[str, Any] = {"request_id": status["request_id"], "upstream_status": upstream}
+    if upstream in _TERMINAL_UPSTREAM:
+        fields[UPSTREAM_RECEIVED_AT] = repr(received_at)
     if upstream == "COMPLETED":
         output = status.get("output") or {"media_url": [], "media_type": "video/mp4"}
         fields["output"] = {
@@ -58,22 +68,34 @@ def _fields(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def apply_upstream(
-    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+    svc: Services,
+    job_id: str,
+    status: Mapping[str, Any],
+    source: str,
+    stuck_after: float,
+    received_at: float | None = None,
 ) -> Applied:
     """Apply a parsed status body to the job; enqueue the event delivery it creates.
 
     The decision rests on the job as read; the move requires that what it rested on (the
     generation, the requests a retry retired) still holds, and reads again when it does not.
+    ``received_at`` is when the status reached us (a callback's receipt; now for a poll).
     """
+    received = clock.now() if received_at is None else received_at
     for _ in range(_READ_TRIES):
-        applied = _apply_once(svc, job_id, status, source, stuck_after)
+        applied = _apply_once(svc, job_id, status, source, stuck_after, received)
         if applied is not None:
             return applied
     return Applied(False, None, ignored_reason="the job kept changing")
 
 
 def _apply_once(
-    svc: Services, job_id: str, status: Mapping[str, Any], source: str, stuck_after: float
+    svc: Services,
+    job_id: str,
+    status: Mapping[str, Any],
+    source: str,
+    stuck_after: float,
+    received_at: float,
 ) -> Applied | None:
     upstream = status["status"]
     raw = svc.jobs.get_raw(job_id)
@@ -96,7 +118,7 @@ def _apply_once(
         job_id,
         expected=expected & ACTIVE,
         to=target,
-        fields={**_fields(status), **MAY_BE_CHARGED},
+        fields={**_fields(status, received_at), **MAY_BE_CHARGED},
         due_at=clock.now() + stuck_after,
         timeline={
             "source": source,

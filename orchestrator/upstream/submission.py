@@ -15,7 +15,7 @@ import random
 import secrets
 from dataclasses import dataclass
 
-from orchestrator.core import catalog, clock, keys, tokens
+from orchestrator.core import catalog, clock, keys, logcontext, metrics, tokens
 from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
@@ -85,6 +85,7 @@ def _submit_holding_lease(svc: Services, job_id: str) -> str:
         return "skipped"
     raw = svc.jobs.get_raw(job_id)
     assert raw is not None
+    logcontext.bind(job_id=job_id, client_id=raw.get("client_id"))
     spec = catalog.get_model(raw["model"])
     assert spec is not None
     webhook_url = tokens.callback_url(settings.public_base_url, settings.secret_key, job_id)
@@ -94,6 +95,7 @@ def _submit_holding_lease(svc: Services, job_id: str) -> str:
         webhook_url,
         raw.get("webhook_mode") or "terminal",
     )
+    metrics.SUBMITS.inc(spec.id, result.outcome.value)
     attempt = Attempt(token, raw.get(GENERATION) or "1", int(raw.get(GEN_ATTEMPTS) or 1))
     _record_attempt(svc, job_id, int(raw.get("attempts") or 1), result)
     return _settle(svc, job_id, attempt, result)

@@ -12,12 +12,13 @@ import json
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from orchestrator.core import enqueue
+from orchestrator.core import enqueue, metrics
 from orchestrator.core.errors import ApiError, encodable, flatten_messages
 from orchestrator.core.ids import is_id
 from orchestrator.core.services import current
 from orchestrator.core.tokens import verify_callback_token
 from orchestrator.upstream.pixazo import parse_status
+from webhooks.inbound.inbox import Recorded
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _NOT_FOUND = "No such callback URL."
@@ -25,6 +26,17 @@ _NOT_FOUND = "No such callback URL."
 
 @bp.post("/pixazo/<job_id>/<token>")
 def pixazo_callback(job_id: str, token: str) -> Response:
+    try:
+        recorded = _record(job_id, token)
+    except ApiError:
+        metrics.CALLBACKS.inc("refused")
+        raise
+    metrics.CALLBACKS.inc("duplicate" if recorded.duplicate else "new")
+    return jsonify({"received": True, "duplicate": recorded.duplicate})
+
+
+def _record(job_id: str, token: str) -> Recorded:
+    """The callback recorded (and its apply task enqueued), or the ApiError refusing it."""
     svc = current()
     if not is_id(job_id, "job") or not verify_callback_token(
         svc.settings.secret_key, job_id, token
@@ -48,7 +60,7 @@ def pixazo_callback(job_id: str, token: str) -> Response:
         raise ApiError(404, "not_found", _NOT_FOUND)
     if recorded.inbox_id:
         enqueue.apply_callback(recorded.inbox_id)
-    return jsonify({"received": True, "duplicate": recorded.duplicate})
+    return recorded
 
 
 def _jsonable(status: dict) -> dict:

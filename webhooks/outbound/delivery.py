@@ -38,11 +38,12 @@ import secrets as random_tokens
 import time
 from dataclasses import dataclass
 
-from orchestrator.core import clock, keys
+from orchestrator.core import clock, keys, logcontext, metrics
 from orchestrator.core.due import DueSet
 from orchestrator.core.records import Event
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
+from orchestrator.jobs.state import UPSTREAM_RECEIVED_AT
 from webhooks.outbound.endpoints import (
     ENDPOINT_MAX_IN_FLIGHT,
     LEASE_FULL,
@@ -123,7 +124,10 @@ class Prepared:
 
 def deliver(svc: Services, event_id: str) -> str:
     """One attempt of ``event_id`` if it is due; returns a word for logs and tests."""
-    waiting = _wait_reason(svc, get_event(svc, event_id), event_id, clock.now())
+    first = get_event(svc, event_id)
+    if first is not None:
+        logcontext.bind(job_id=first.job_id, client_id=first.client_id)
+    waiting = _wait_reason(svc, first, event_id, clock.now())
     if waiting:
         return waiting
     lock = keys.delivery_lock(event_id)
@@ -216,7 +220,17 @@ def _safe_post(svc: Services, url: str, evt: Event, secrets: tuple[str, ...]) ->
 
 
 def _handle(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
-    """Record the attempt and settle or reschedule the event by its outcome."""
+    """Record the attempt, settle or reschedule the event by its outcome, and count it."""
+    outcome = _settle_attempt(svc, evt, url, attempt)
+    metrics.DELIVERIES.inc(outcome)
+    metrics.DELIVERY_DURATION.observe(attempt.latency_ms / 1000)
+    received = evt.snapshot.get(UPSTREAM_RECEIVED_AT)
+    if outcome == DELIVERED and received:
+        metrics.EVENT_LAG.observe(clock.now() - float(received))
+    return outcome
+
+
+def _settle_attempt(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
     finished = clock.now()  # waits count from the answer, so Retry-After is never cut short
     number = int(svc.redis.hincrby(keys.event(evt.id), "attempts", 1))
     record_attempt(svc, evt, number, url, attempt)
