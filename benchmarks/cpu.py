@@ -21,7 +21,7 @@ def tree_cpu_seconds(pid: int) -> float:
         with contextlib.suppress(psutil.NoSuchProcess):
             child_times = child.cpu_times()
             total += child_times.user + child_times.system
-    return total
+    return float(total)
 
 
 def snapshot(pids: dict[str, int]) -> dict[str, float]:
