@@ -68,7 +68,8 @@ YARDSTICK = ("sim", "consumer")
 PROFILED = ("web", "worker", "delivery")
 PROFILE_SECONDS = 15
 # Samples a second: py-spy's default 100 falls behind on two shared cores; non-blocking reads
-# do not pause the sampled process (a sample may be torn, the process is not slowed).
+# do not pause the sampled process (a sample may be torn, the process is not slowed). Only the
+# thread holding the GIL is sampled: what costs CPU, not the pool threads waiting for work.
 PROFILE_RATE = 50
 TERMINAL_STATUSES = ("completed", "failed", "canceled")
 # Targets of issue 12.
@@ -201,6 +202,7 @@ def start_profiles(dep: Deployment, rate: int, out: Path) -> list[subprocess.Pop
             "--rate",
             str(PROFILE_RATE),
             "--nonblocking",
+            "--gil",
             "--format",
             "raw",
             "--output",
