@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +79,10 @@ TARGET_LAG_P99_MS = 100.0
 TARGET_LAG_RATE = 60
 TARGET_BYTES_PER_JOB = 2048
 TARGET_BACKLOG_RATE = 100
+# A backlog growing by more than this share of the offered rate (per second, over the second
+# half of the offer) is growing; less is noise from batching and beat ticks.
+GROWTH_SHARE = 0.05
+MIN_SAMPLES = 4
 
 
 @dataclass
@@ -334,7 +339,7 @@ def report(run: Run) -> None:
     print(f"\n=== {run.rate} jobs/s offered for {off.planned / run.rate:.0f} s ===")
     print(
         f"offered {off.planned}, accepted {accepted}, answers {dict(sorted(off.answered.items()))}"
-        f", errors {off.errors}, worst send delay {off.max_send_delay * 1000:.0f} ms"
+        f", errors {dict(off.errors)}, worst send delay {off.max_send_delay * 1000:.0f} ms"
     )
     print(f"drained: {run.drained} after {run.drain_seconds:.1f} s; finished jobs {run.finished}")
     d = delivery_figures(run)
@@ -373,17 +378,23 @@ def report(run: Run) -> None:
 
 
 def report_backlog(run: Run) -> None:
-    if not run.samples:
+    """Work waiting at mid-offer and at the end of the offer, and how fast the total grew over
+    the second half (least squares): a deployment that keeps up holds it flat."""
+    if len(run.samples) < MIN_SAMPLES:
         return
-    middle = min(run.samples, key=lambda s: abs(s[0] - run.samples[-1][0] / 2))
+    end_time = run.samples[-1][0]
+    middle = min(run.samples, key=lambda s: abs(s[0] - end_time / 2))
     end = run.samples[-1]
-    grown = sum(end[1].values()) > 2 * max(sum(middle[1].values()), run.rate // 10)
+    second_half = [(t, sum(b.values())) for t, b in run.samples if t >= middle[0]]
+    slope = statistics.linear_regression(*zip(*second_half, strict=True)).slope
+    grown = slope > GROWTH_SHARE * run.rate
     busy = {k: v for k, v in end[1].items() if v or middle[1][k]}
     rows = ", ".join(f"{k} {middle[1][k]}->{v}" for k, v in busy.items()) or "all empty"
     applies = verdict(not grown) if run.rate >= TARGET_BACKLOG_RATE else "-"
     print(
-        f"backlog mid ({middle[0]:.0f} s) -> end of offer ({end[0]:.0f} s): {rows}   "
-        f"[target: no growing backlog at {TARGET_BACKLOG_RATE}/s: {applies}]"
+        f"backlog mid ({middle[0]:.0f} s) -> end of offer ({end[0]:.0f} s): {rows}; "
+        f"growing {slope:.0f}/s   [target: no growing backlog at {TARGET_BACKLOG_RATE}/s: "
+        f"{applies}]"
     )
 
 

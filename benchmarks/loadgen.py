@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,16 +26,17 @@ class Offered:
 
     planned: int = 0
     answered: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
-    errors: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # exception class -> count
     accepted_ids: list[str] = field(default_factory=list)
     max_send_delay: float = 0.0  # seconds a send left after its planned moment, at worst
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, status: int | None, job_id: str | None, delay: float) -> None:
+    def record(self, status: int | str, job_id: str | None, delay: float) -> None:
+        """``status``: the HTTP status, or the name of the exception the request raised."""
         with self.lock:
             self.max_send_delay = max(self.max_send_delay, delay)
-            if status is None:
-                self.errors += 1
+            if isinstance(status, str):
+                self.errors[status] += 1
                 return
             self.answered[status] = self.answered.get(status, 0) + 1
             if job_id:
@@ -59,8 +61,8 @@ def offer(rate: float, seconds: float, send: Send, on_tick: Callable[[float], No
         delay = time.monotonic() - planned_at
         try:
             status, job_id = send(session())
-        except requests.RequestException:
-            result.record(None, None, delay)
+        except requests.RequestException as exc:
+            result.record(type(exc).__name__, None, delay)
             return
         result.record(status, job_id, delay)
 
