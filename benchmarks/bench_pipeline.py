@@ -68,9 +68,9 @@ PRODUCT = ("web", "worker", "delivery", "beat")
 YARDSTICK = ("sim", "consumer")
 PROFILED = ("web", "worker", "delivery")
 PROFILE_SECONDS = 15
-# Samples a second: py-spy's default 100 falls behind on two shared cores; non-blocking reads
-# do not pause the sampled process (a sample may be torn, the process is not slowed). Only the
-# thread holding the GIL is sampled: what costs CPU, not the pool threads waiting for work.
+# Samples a second: py-spy's default 100 falls behind on two shared cores. Only the thread
+# holding the GIL is sampled: what costs CPU, not the pool threads waiting for work (py-spy's
+# idle detection counts those as busy). Non-blocking reads tore a fifth of the samples.
 PROFILE_RATE = 50
 TERMINAL_STATUSES = ("completed", "failed", "canceled")
 # Targets of issue 12.
@@ -206,7 +206,6 @@ def start_profiles(dep: Deployment, rate: int, out: Path) -> list[subprocess.Pop
             str(PROFILE_SECONDS),
             "--rate",
             str(PROFILE_RATE),
-            "--nonblocking",
             "--gil",
             "--format",
             "raw",
@@ -344,7 +343,8 @@ def report(run: Run) -> None:
     print(f"drained: {run.drained} after {run.drain_seconds:.1f} s; finished jobs {run.finished}")
     d = delivery_figures(run)
     print(
-        f"lost {d['lost']}, double {d['double_events']} (events) + {d['charged_twice']} "
+        f"lost {d['lost']} (not finished when the bound ran out: {accepted - run.finished}), "
+        f"double {d['double_events']} (events) + {d['charged_twice']} "
         f"(charged twice), events once {d['events_once']}/{accepted}, "
         f"received again (same id) {d['received_again']}, unverified {d['unverified']}"
     )

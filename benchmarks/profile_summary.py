@@ -1,9 +1,11 @@
 """Summarise py-spy's raw (collapsed) stacks: where one process tree spends its samples.
 
 ``python -m benchmarks.profile_summary FILE...`` (files written by ``bench_pipeline --profile``)
-prints, per file, the top frames by self and by total samples, the product function each
-sample runs under (the deepest frame in orchestrator/, webhooks/ or workers/), and self samples
-by package. Line numbers are dropped so a function's samples add up.
+prints, per file, the samples of the parent process and of its forked children, the top frames
+by self and by total samples, the outermost product frame of each sample (the task or view it
+serves) and the deepest (the product function it runs under; product: orchestrator/,
+webhooks/, workers/, ops/), and self samples by package. Line numbers are dropped so that a
+function's samples add up.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 TOP = 15
 PRODUCT_PREFIXES = ("orchestrator/", "webhooks/", "workers/", "ops/")
+# Wrappers around every task: the task they run is the frame below them.
+ENTRY_WRAPPERS = ("orchestrator/celery_app.py",)
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
 
 
@@ -25,6 +29,8 @@ class Profile:
     self_time: Counter[str] = field(default_factory=Counter)
     total_time: Counter[str] = field(default_factory=Counter)
     under_product: Counter[str] = field(default_factory=Counter)
+    entry: Counter[str] = field(default_factory=Counter)
+    by_process: Counter[str] = field(default_factory=Counter)
     by_package: Counter[str] = field(default_factory=Counter)
 
 
@@ -49,7 +55,9 @@ def read(path: Path) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [f for f in (frame_name(raw) for raw in stack.split(";")) if f is not None]
+        raw_frames = stack.split(";")
+        depth = sum(1 for raw in raw_frames if raw.startswith("process "))
+        frames = [f for f in (frame_name(raw) for raw in raw_frames) if f is not None]
         if not frames:
             continue
         profile.samples += count
@@ -59,7 +67,14 @@ def read(path: Path) -> Profile:
         for unique in {f[0] for f in frames}:
             profile.total_time[unique] += count
         product = [f[0] for f in frames if f[1].startswith(PRODUCT_PREFIXES)]
+        entries = [
+            f[0]
+            for f in frames
+            if f[1].startswith(PRODUCT_PREFIXES) and not f[1].startswith(ENTRY_WRAPPERS)
+        ]
         profile.under_product[product[-1] if product else "(no product frame)"] += count
+        profile.entry[entries[0] if entries else "(no product frame)"] += count
+        profile.by_process["parent" if depth <= 1 else "children"] += count
     return profile
 
 
@@ -81,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         show("self", profile.self_time, profile.samples, args.top)
         show("total (inclusive)", profile.total_time, profile.samples, args.top)
+        show("by process (parent / forked children)", profile.by_process, profile.samples, 2)
+        show("outermost product frame (task, view)", profile.entry, profile.samples, args.top)
         show("deepest product frame", profile.under_product, profile.samples, args.top)
         show("self by package", profile.by_package, profile.samples, args.top)
 
