@@ -83,6 +83,7 @@ TARGET_BACKLOG_RATE = 100
 # half of the offer) is growing; less is noise from batching and beat ticks.
 GROWTH_SHARE = 0.05
 MIN_SAMPLES = 4
+TOP_COMMANDS = 10
 
 
 @dataclass
@@ -167,6 +168,12 @@ def drained(r: redis.Redis, client_id: str, accepted: int) -> bool:
     return finished_jobs(r, client_id) >= accepted and not any(backlog(r).values())
 
 
+def command_calls(r: redis.Redis) -> Counter[str]:
+    """Calls per Redis command so far (INFO commandstats): round trips are CPU on both sides."""
+    stats = r.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
+
+
 def redis_footprint(r: redis.Redis) -> tuple[int, int]:
     """(used_memory bytes, keys)."""
     return int(r.info("memory")["used_memory"]), int(r.dbsize())
@@ -185,6 +192,7 @@ class Run:
     memory_bytes: int
     new_keys: int
     finished: int
+    commands: Counter[str]
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     sim_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -237,6 +245,7 @@ def run_rate(
 
     samples: list[tuple[float, dict[str, int]]] = []
     memory_before, keys_before = redis_footprint(r)
+    calls_before = command_calls(r)
     cpu_before = cpu.snapshot(dep.pids)
     spies = start_profiles(dep, rate, profile) if profile else []
     offered = offer(rate, seconds, send, lambda t: samples.append((t, backlog(r))))
@@ -249,6 +258,7 @@ def run_rate(
         time.sleep(SAMPLE_EVERY_SECONDS)
     drain_seconds = time.monotonic() - drain_start
     cpu_used = cpu.delta(cpu_before, cpu.snapshot(dep.pids))
+    commands = command_calls(r) - calls_before
     for spy in spies:
         spy.wait(PROFILE_SECONDS * 4)
     time.sleep(1.0)  # a last event may still be on its way from the delivery worker
@@ -265,6 +275,7 @@ def run_rate(
         memory_bytes=memory_after - memory_before,
         new_keys=keys_after - keys_before,
         finished=finished_jobs(r, client.id),
+        commands=commands,
         samples=samples,
         events=events,
         sim_requests=requests.get(f"{orch.sim_url}/_sim/requests", timeout=30).json(),
@@ -374,6 +385,8 @@ def report(run: Run) -> None:
         f"(used_memory delta {run.memory_bytes} over {run.finished} jobs)   "
         f"[target <= {TARGET_BYTES_PER_JOB} B: {verdict(per_job_bytes <= TARGET_BYTES_PER_JOB)}]"
     )
+    top = ", ".join(f"{c} {n / per_job:.1f}" for c, n in run.commands.most_common(TOP_COMMANDS))
+    print(f"redis commands per job: {run.commands.total() / per_job:.1f} ({top})")
     report_backlog(run)
 
 
