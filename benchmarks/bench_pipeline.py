@@ -352,6 +352,8 @@ def report(run: Run) -> None:
         f", errors {dict(off.errors)}, worst send delay {off.max_send_delay * 1000:.0f} ms"
     )
     print(f"drained: {run.drained} after {run.drain_seconds:.1f} s; finished jobs {run.finished}")
+    if not run.drained:
+        print("NOT DRAINED: per-job CPU is per accepted job, so it undercounts (unfinished work)")
     d = delivery_figures(run)
     print(
         f"lost {d['lost']} (not finished when the bound ran out: {accepted - run.finished}), "
