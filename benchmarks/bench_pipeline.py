@@ -83,7 +83,7 @@ TARGET_BACKLOG_RATE = 100
 # half of the offer) is growing; less is noise from batching and beat ticks.
 GROWTH_SHARE = 0.05
 MIN_SAMPLES = 4
-TOP_COMMANDS = 10
+TOP_COMMANDS = 20
 
 
 @dataclass
