@@ -83,6 +83,7 @@ TARGET_BACKLOG_RATE = 100
 # half of the offer) is growing; less is noise from batching and beat ticks.
 GROWTH_SHARE = 0.05
 MIN_SAMPLES = 4
+PERCENT = 100
 TOP_COMMANDS = 20
 
 
@@ -287,10 +288,11 @@ def run_rate(
 
 
 def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+    """The ``share`` quantile (0.5, 0.95, 0.99), interpolated; NaN without values."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    cuts = statistics.quantiles(values, n=PERCENT, method="inclusive")
+    return cuts[round(share * PERCENT) - 1]
 
 
 def job_of_webhook_url(url: str) -> str:
