@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from benchmarks import pyspy
 from benchmarks.bench_pipeline import BENCH_ENV, JOB_BODY, WEB_THREADS, WEB_WORKERS
 from devtools.devstack import Stack, base_env, free_port
 from orchestrator.core.clients import ClientStore
@@ -78,17 +79,30 @@ def gunicorn_argv(port: int, app: str) -> list[str]:
     ]
 
 
-def serve(stack: Stack, name: str, app: str, env: dict[str, str]) -> str:
+def serve(stack: Stack, name: str, app: str, env: dict[str, str]) -> tuple[str, int]:
+    """(base URL, gunicorn master pid)."""
     port = free_port()
     proc = stack.spawn(name, gunicorn_argv(port, app), env)
     url = f"http://127.0.0.1:{port}"
     stack.wait_http(proc, f"{url}/healthz" if app.startswith("orchestrator") else url)
-    return url
+    return url, proc.popen.pid
 
 
 def wrk(
-    name: str, base_url: str, lines: list[str], workdir: Path, args: argparse.Namespace, auth: str
+    name: str,
+    base_url: str,
+    lines: list[str],
+    workdir: Path,
+    args: argparse.Namespace,
+    auth: str,
+    profile_pid: int | None = None,
 ) -> Result:
+    """One wrk run; with ``--profile DIR`` and ``profile_pid``, py-spy samples that process tree
+    for the run's duration into DIR/<name>.txt."""
+    spy = None
+    if args.profile and profile_pid:
+        output = args.profile / f"http-{name.replace(' ', '-')}.txt"
+        spy = pyspy.record(profile_pid, args.seconds, output)
     listing = workdir / f"{name.replace(' ', '-')}.tsv"
     listing.write_text("\n".join(lines) + "\n")
     env = {
@@ -109,6 +123,8 @@ def wrk(
     out = subprocess.run(  # noqa: S603 (our argv, loopback only)
         argv, env=env, capture_output=True, text=True, check=True, timeout=args.seconds + 60
     ).stdout
+    if spy is not None:
+        spy.wait(args.seconds * 4)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=WRK_THREADS)
     parser.add_argument("--connections", type=int, default=WRK_CONNECTIONS)
     parser.add_argument("--wrk", default=shutil.which("wrk") or "")
+    parser.add_argument("--profile", type=Path, help="py-spy the product's gunicorn into DIR")
     args = parser.parse_args(argv)
     if not args.wrk:
         raise SystemExit("bench-http needs wrk on PATH (Debian: apt-get install wrk)")
@@ -219,23 +236,21 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
     svc = build_services(load_settings(env))
     r = redis.Redis.from_url(url, decode_responses=True)
     client, api_key = ClientStore(r).create("bench-http", "https://consumer.bench.test/hooks")
-    bare_url = serve(stack, "bare", "benchmarks.bare_app:app", env)
-    web_url = serve(stack, "web", "orchestrator.wsgi:app", env)
+    bare_url, _ = serve(stack, "bare", "benchmarks.bare_app:app", env)
+    web_url, web_pid = serve(stack, "web", "orchestrator.wsgi:app", env)
     workdir, auth = stack.workdir, f"Bearer {api_key}"
     bare_line = [f"POST\t/\t{json.dumps(JOB_BODY)}"]
     results = [wrk("bare flask", bare_url, bare_line, workdir, args, "")]
-    results.append(
-        wrk("intake", web_url, [f"POST\t/v1/jobs\t{json.dumps(JOB_BODY)}"], workdir, args, auth)
-    )
-    duplicate = wrk(
-        "duplicate callback", web_url, [callback_line(svc, client.id)], workdir, args, ""
-    )
+    intake = [f"POST\t/v1/jobs\t{json.dumps(JOB_BODY)}"]
+    results.append(wrk("intake", web_url, intake, workdir, args, auth, web_pid))
+    repeated = [callback_line(svc, client.id)]
+    duplicate = wrk("duplicate callback", web_url, repeated, workdir, args, "", web_pid)
     results.append(duplicate)
     jobs = min(MAX_FIRST_JOBS, math.ceil(duplicate.rps * args.seconds * FIRST_JOBS_HEADROOM))
     started = time.monotonic()
     lines = [callback_line(svc, client.id) for _ in range(jobs)]
     print(f"prepared {jobs} submitted jobs in {time.monotonic() - started:.1f} s")
-    results.append(wrk("first callback", web_url, lines, workdir, args, ""))
+    results.append(wrk("first callback", web_url, lines, workdir, args, "", web_pid))
     results.append(wrk("bare flask (again)", bare_url, bare_line, workdir, args, ""))
     bare = (results[0].rps + results[-1].rps) / 2
     report(results, bare)

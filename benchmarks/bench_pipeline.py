@@ -23,7 +23,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from typing import Any
 import redis
 import requests
 
-from benchmarks import cpu
+from benchmarks import cpu, pyspy
 from benchmarks.loadgen import Offered, offer
 from devtools.devstack import Orchestrator, Stack, base_env
 from ops.dashboard import KOMBU_UNACKED
@@ -68,10 +67,6 @@ PRODUCT = ("web", "worker", "delivery", "beat")
 YARDSTICK = ("sim", "consumer")
 PROFILED = ("web", "worker", "delivery")
 PROFILE_SECONDS = 15
-# Samples a second: py-spy's default 100 falls behind on two shared cores. Only the thread
-# holding the GIL is sampled: what costs CPU, not the pool threads waiting for work (py-spy's
-# idle detection counts those as busy). Non-blocking reads tore a fifth of the samples.
-PROFILE_RATE = 50
 TERMINAL_STATUSES = ("completed", "failed", "canceled")
 # Targets of issue 12.
 TARGET_CPU_RATIO = 1.5
@@ -201,29 +196,8 @@ class Run:
 
 
 def start_profiles(dep: Deployment, rate: int, out: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy on web, worker and delivery (and their pool children), raw collapsed stacks."""
-    out.mkdir(parents=True, exist_ok=True)
-    spies = []
-    for name in PROFILED:
-        argv = [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(dep.pids[name]),
-            "--subprocesses",
-            "--duration",
-            str(PROFILE_SECONDS),
-            "--rate",
-            str(PROFILE_RATE),
-            "--gil",
-            "--format",
-            "raw",
-            "--output",
-            str(out / f"{name}-{rate}.txt"),
-        ]
-        log = open(out / f"{name}-{rate}.log", "wb")  # noqa: SIM115 (closed with the process)
-        spies.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))  # noqa: S603
-    return spies
+    """py-spy on web, worker and delivery (and their pool children)."""
+    return [pyspy.record(dep.pids[n], PROFILE_SECONDS, out / f"{n}-{rate}.txt") for n in PROFILED]
 
 
 def run_rate(
