@@ -10,7 +10,8 @@ delivered twice with distinct ids for the same job and type, or a job charged tw
 simulator), events once; the event lag from the simulator's terminal callback to the consumer's
 receipt (p50/p95/p99); CPU seconds per job of each process tree (psutil, children included) and
 of the simulator + consumer (the yardstick: they do the three HTTP exchanges of a job too);
-Redis bytes and keys per finished job; the backlog at mid-run and at the end of the offer.
+Redis bytes and keys per finished job, and Redis commands per job (INFO commandstats, calls made
+inside Lua scripts included); the backlog at mid-run and at the end of the offer and its growth.
 
 The targets (issue 12) are printed next to the figures, never asserted.
 Knobs the Procfile leaves at their defaults but a benchmark must raise: the shared submit
