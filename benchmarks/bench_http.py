@@ -30,7 +30,13 @@ from typing import Any
 import redis
 
 from benchmarks import pyspy
-from benchmarks.bench_pipeline import BENCH_ENV, JOB_BODY, WEB_THREADS, WEB_WORKERS
+from benchmarks.bench_pipeline import (
+    BENCH_ENV,
+    JOB_BODY,
+    WEB_THREADS,
+    WEB_WORKERS,
+    checkout_pythonpath,
+)
 from devtools.devstack import Stack, base_env, free_port
 from orchestrator.core.clients import ClientStore
 from orchestrator.core.config import load_settings
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(stack: Stack, args: argparse.Namespace) -> None:
     _, url = stack.start_redis()
-    env = base_env(url, **BENCH_ENV)
+    env = base_env(url, **BENCH_ENV, PYTHONPATH=checkout_pythonpath())
     svc = build_services(load_settings(env))
     r = redis.Redis.from_url(url, decode_responses=True)
     client, api_key = ClientStore(r).create("bench-http", "https://consumer.bench.test/hooks")

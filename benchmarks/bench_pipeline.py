@@ -83,6 +83,13 @@ PERCENT = 100
 TOP_COMMANDS = 20
 
 
+def checkout_pythonpath() -> str:
+    """PYTHONPATH for the processes a bench starts: they run in a scratch directory, and must
+    import this checkout (benchmarks/ is not an installed package), whatever is installed."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+
+
 @dataclass
 class Deployment:
     stack: Stack
@@ -96,7 +103,8 @@ def deployment() -> Iterator[Deployment]:
     stack = Stack()
     try:
         redis_proc, url = stack.start_redis()
-        orch = Orchestrator(stack, url, base_env(url, **BENCH_ENV))
+        env = base_env(url, **BENCH_ENV, PYTHONPATH=checkout_pythonpath())
+        orch = Orchestrator(stack, url, env)
         orch.start_sim()
         orch.start_consumer()
         orch.start_web(workers=WEB_WORKERS, threads=WEB_THREADS)
