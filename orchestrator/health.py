@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from orchestrator.core import keys
+from orchestrator.core import broker, keys
 from orchestrator.core.services import Services, current
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
@@ -28,16 +28,35 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
+    """Ready when the store and the broker both answer; a 503 names the one that does not."""
     svc = current()
+    details: dict[str, object] = {}
+    paused: dict[str, str] | None = None
     try:
         svc.redis.ping()
         paused = pause.paused(svc.redis)
+        details["redis"] = "ok"
     except RedisError:
-        return jsonify({"status": "unavailable", "details": {"redis": "unreachable"}}), 503
-    details: dict[str, object] = {"redis": "ok", "submissions_paused": paused is not None}
+        details["redis"] = "unreachable"
+    details["broker"] = _broker_status(svc, store_ok=details["redis"] == "ok")
+    if details["redis"] != "ok" or details["broker"] != "ok":
+        return jsonify({"status": "unavailable", "details": details}), 503
+    details["submissions_paused"] = paused is not None
     if paused:
         details["pause"] = public_pause(paused)
     return jsonify({"status": "ready", "details": details}), 200
+
+
+def _broker_status(svc: Services, store_ok: bool) -> str:
+    """ "ok" or why not. A broker that is the store's own Redis was just asked."""
+    settings = svc.settings
+    if settings.broker_url == settings.redis_url:
+        return "ok" if store_ok else "unreachable"
+    try:
+        broker.ping(settings.broker_url)
+    except broker.BrokerUnavailable:
+        return "unreachable"
+    return "ok"
 
 
 def public_pause(paused: dict[str, str]) -> dict[str, str]:
