@@ -145,7 +145,8 @@ def test_the_console_shows_a_backlog_waiting_on_rabbitmq(amqp_system: System) ->
     def backlog() -> int:
         return int(overview(session, system)["queues"]["queues"][enqueue.QUEUE_DELIVERY])
 
-    waiting = wait_for(lambda: backlog() >= len(job_ids), 30, what="the delivery backlog")
+    wait_for(lambda: backlog() >= len(job_ids), 30, what="the delivery backlog")
+    waiting = backlog()
     orch.start_delivery_worker()
     started = time.monotonic()
     wait_for(lambda: len(events_by_job(system, "backlog")) == len(job_ids), 60, what="drained")
