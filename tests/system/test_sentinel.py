@@ -41,6 +41,7 @@ BATCHES = 8
 PER_BATCH = 10
 KILL_AFTER_SECONDS = 2.0
 PROMOTION_WAIT_SECONDS = 60.0
+PROBE_BASE = 10_000  # the probes' job numbers (Idempotency-Keys), apart from the batches'
 
 
 @dataclass
@@ -139,31 +140,39 @@ def failover() -> Iterator[tuple[Failover, System]]:
         stack.stop_all()
 
 
-def _post_batches(system: System, key: str) -> tuple[threading.Thread, list[str], Counter]:
-    """Post jobs in batches from a thread; the ids intake answered 202 for, and every answer
-    by status (or exception name)."""
-    posted: list[str] = []
-    outcomes: Counter = Counter()
-    session = system.api(key)
-
-    def one(i: int) -> str | None:
-        try:
-            answer = session.post(
-                f"{system.web}/v1/jobs",
-                json={"model": MODEL, "input": {"prompt": f"failover {i}"}},
-                timeout=15,
-            )
-        except requests.RequestException as exc:
+def _create(system: System, key: str, n: int, outcomes: Counter | None = None) -> str | None:
+    """Create job ``n`` with its own Idempotency-Key, as a client that retries would: the id
+    if intake answered 202 (created) or 200 (created by an earlier try), else None."""
+    try:
+        answer = system.api(key).post(
+            f"{system.web}/v1/jobs",
+            json={"model": MODEL, "input": {"prompt": f"failover {n}"}},
+            headers={"Idempotency-Key": f"failover-{n}"},
+            timeout=15,
+        )
+    except requests.RequestException as exc:
+        if outcomes is not None:
             outcomes[type(exc).__name__] += 1
-            return None
+        return None
+    if outcomes is not None:
         outcomes[answer.status_code] += 1
-        return answer.json()["id"] if answer.status_code == 202 else None
+    return answer.json()["id"] if answer.status_code in (200, 202) else None
+
+
+def _post_batches(
+    system: System, key: str
+) -> tuple[threading.Thread, dict[int, str | None], Counter]:
+    """Post jobs in batches from a thread: job number -> id (None: no 200/202 yet), and the
+    first answers by status (or exception name)."""
+    posted: dict[int, str | None] = {}
+    outcomes: Counter = Counter()
 
     def run() -> None:
         with ThreadPoolExecutor(4) as pool:
             for batch in range(BATCHES):
-                numbers = range(batch * PER_BATCH, (batch + 1) * PER_BATCH)
-                posted.extend(j for j in pool.map(one, numbers) if j)
+                numbers = list(range(batch * PER_BATCH, (batch + 1) * PER_BATCH))
+                ids = pool.map(lambda n: _create(system, key, n, outcomes), numbers)
+                posted.update(zip(numbers, ids, strict=True))
                 time.sleep(0.5)
 
     thread = threading.Thread(target=run)
@@ -171,24 +180,21 @@ def _post_batches(system: System, key: str) -> tuple[threading.Thread, list[str]
     return thread, posted, outcomes
 
 
-def _intake_answers(system: System, key: str) -> str | None:
-    try:
-        answer = system.api(key).post(
-            f"{system.web}/v1/jobs",
-            json={"model": MODEL, "input": {"prompt": "after the failover"}},
-            timeout=5,
-        )
-    except requests.RequestException:
-        return None
-    return answer.json()["id"] if answer.status_code == 202 else None
+def _retry_refused(system: System, key: str, posted: dict[int, str | None]) -> int:
+    """A client retries what got a 503 (or no answer) with the same Idempotency-Key: intake
+    may have stored the job before the primary died. Returns how many needed it."""
+    refused = [n for n, job_id in posted.items() if job_id is None]
+    for n in refused:
+        posted[n] = wait_for(lambda n=n: _create(system, key, n), 30, what=f"job {n} retried")
+    return len(refused)
 
 
 def test_primary_killed_mid_run_fails_over_and_every_job_completes_once(failover) -> None:
     servers, system = failover
     _, key = system.new_client("failover")
-    poster, job_ids, outcomes = _post_batches(system, key)
+    poster, posted, outcomes = _post_batches(system, key)
     time.sleep(KILL_AFTER_SECONDS)
-    before_kill = len(job_ids)
+    before_kill = sum(1 for job_id in posted.values() if job_id)
     servers.stack.stop(servers.primary, signal.SIGKILL)
     killed_at = time.monotonic()
 
@@ -200,7 +206,7 @@ def test_primary_killed_mid_run_fails_over_and_every_job_completes_once(failover
         if promoted_at is None and servers.master_port() == servers.replica_port:
             promoted_at = time.monotonic()
         if promoted_at is not None:
-            probe = _intake_answers(system, key)
+            probe = _create(system, key, PROBE_BASE + len(probe_ids))
             if probe:
                 answered_at = time.monotonic()
                 probe_ids.append(probe)
@@ -208,7 +214,9 @@ def test_primary_killed_mid_run_fails_over_and_every_job_completes_once(failover
     assert promoted_at is not None, "the sentinel never promoted the replica"
     assert answered_at is not None, "intake never answered after the promotion"
     poster.join(120)
-    everything = [*job_ids, *probe_ids]
+    retried = _retry_refused(system, key, posted)
+    everything = [*(job_id for job_id in posted.values() if job_id), *probe_ids]
+    assert len(everything) == BATCHES * PER_BATCH + len(probe_ids)
     counts = wait_terminal(system, everything, 150, "every 202'd job terminal after failover")
     stats = assert_one_accepted_submit_each(system, everything)
 
@@ -225,7 +233,8 @@ def test_primary_killed_mid_run_fails_over_and_every_job_completes_once(failover
         f"{promoted_at - killed_at:.1f} s after the kill; intake answered 202 again "
         f"{answered_at - promoted_at:.2f} s after the promotion "
         f"({answered_at - killed_at:.1f} s after the kill); intake answers while posting "
-        f"{BATCHES * PER_BATCH}: {dict(outcomes)}; {len(everything)} jobs: {counts}; "
+        f"{BATCHES * PER_BATCH}: {dict(outcomes)}, {retried} retried with their "
+        f"Idempotency-Key; {len(everything)} jobs: {counts}; "
         f"accepted submits {stats['submits_accepted']}; restarts by the supervisor: "
         f"{restarts or 'none'}"
     )
