@@ -17,6 +17,7 @@ from flask import current_app
 from kombu.exceptions import OperationalError
 
 from ops.cli.base import emit, json_option, with_services
+from orchestrator.core import broker
 from orchestrator.core.services import Services
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -60,10 +61,11 @@ def worker_ping(svc: Services, names: tuple[str, ...], timeout: float, as_json: 
     wanted = sorted({host_format(name) for name in names})
     celery: Celery = current_app.extensions["celery"]
     try:
+        broker.ping(svc.settings.broker_url)  # fail fast: Celery would retry its publish
         answered = sorted(set(_answered(celery, wanted, timeout)))
-    except (OperationalError, OSError) as exc:
+    except (broker.BrokerUnavailable, OperationalError, OSError) as exc:
         emit(
-            {"ok": False, "answered": [], "missing": wanted, "error": type(exc).__name__},
+            {"ok": False, "answered": [], "missing": wanted, "error": "broker unreachable"},
             as_json,
             f"broker unreachable ({type(exc).__name__})",
         )
