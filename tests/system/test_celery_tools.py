@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections import Counter
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -52,15 +53,16 @@ class Monitor:
 
     def _run(self) -> None:
         with self.app.connection() as conn:
-            self._receiver = self.app.events.Receiver(conn, handlers={"*": self._on_event})
-            consumer = self._receiver.consumer(wakeup=False)
-            with consumer:
-                self._ready.set()
-                while not self._receiver.should_stop:
-                    try:
-                        conn.drain_events(timeout=0.5)
-                    except TimeoutError:
-                        continue
+            receiver = self.app.events.Receiver(conn, handlers={"*": self._on_event})
+            subscribed = receiver.on_consume_ready
+
+            def ready(*args: Any, **kwargs: Any) -> None:
+                subscribed(*args, **kwargs)
+                self._ready.set()  # events sent from now on reach us (a fanout: no backlog)
+
+            receiver.on_consume_ready = ready
+            self._receiver = receiver
+            receiver.capture(limit=None, timeout=None, wakeup=False)
 
     def stop(self) -> None:
         if self._receiver is not None:
