@@ -30,6 +30,9 @@ VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_SOFT_TIME_LIMIT_SECONDS = 240
 TASK_TIME_LIMIT_SECONDS = 300
 REDBEAT_LOCK_TIMEOUT_SECONDS = 30
+# The broker URL as configured (redis+sentinel:// included), for orchestrator.core.broker;
+# ``broker_url`` holds kombu's spelling of it.
+BROKER_URL_CONF = "orchestrator_broker_url"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -37,8 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     redbeat_url, redbeat_options = redis_conn.redbeat_options(settings.redis_url)
     return {
         "broker_url": broker_url,
-        # The URL as configured (redis+sentinel:// included), for orchestrator.core.broker.
-        "orchestrator_broker_url": settings.broker_url,
+        BROKER_URL_CONF: settings.broker_url,
         "task_ignore_result": True,
         "result_backend": None,
         "task_acks_late": True,

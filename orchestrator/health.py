@@ -48,7 +48,7 @@ def readyz() -> tuple[Response, int]:
 
 
 def _broker_status(svc: Services, store_ok: bool) -> str:
-    """ "ok" or why not. A broker that is the store's own Redis was just asked."""
+    """Return "ok" or "unreachable". A broker that is the store's own Redis was just asked."""
     settings = svc.settings
     if settings.broker_url == settings.redis_url:
         return "ok" if store_ok else "unreachable"

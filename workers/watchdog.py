@@ -18,13 +18,13 @@ from typing import Any
 from celery.signals import task_received, worker_ready
 from celery.worker import state as worker_state
 
+from orchestrator.celery_app import BROKER_URL_CONF
 from orchestrator.core import broker
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_SECONDS = 5.0
 STALLED_EXIT_CODE = 4
 CONF_KEY = "worker_stall_seconds"
-BROKER_URL_KEY = "orchestrator_broker_url"
 
 
 class Watchdog:
@@ -89,9 +89,7 @@ def _start(sender: Any, **_: Any) -> None:
     if stall <= 0:
         return
     queues = list(app.amqp.queues.consume_from)
-    # The broker URL as the operator wrote it (broker.queue_depths translates Sentinel);
-    # app.conf.broker_url holds kombu's spelling of it.
-    url = app.conf.get(BROKER_URL_KEY) or app.conf.broker_url
+    url = app.conf.get(BROKER_URL_CONF) or app.conf.broker_url
     _watchdog = Watchdog(stall, _queue_lengths(url, queues), _busy)
     log.info("watchdog: active (exits after %gs idle with messages waiting)", stall)
     threading.Thread(target=_watch, args=(_watchdog,), name="watchdog", daemon=True).start()

@@ -14,7 +14,7 @@ def test_a_sentinel_broker_becomes_kombus_sentinel_transport_with_its_master_nam
     assert config["broker_url"] == "sentinel://:pw@127.0.0.1:26379/3;sentinel://127.0.0.1:26380"
     assert config["broker_transport_options"]["master_name"] == "mymaster"
     assert config["broker_transport_options"]["visibility_timeout"] > 0
-    assert config["orchestrator_broker_url"] == SENTINEL
+    assert config[celery_app.BROKER_URL_CONF] == SENTINEL
 
 
 def test_redbeats_lock_follows_the_sentinel_primary_of_the_store():
