@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import current_app
 
-from orchestrator.core import clock, enqueue, keys
+from orchestrator.core import broker, clock, enqueue, keys
 from orchestrator.core.services import Services
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
@@ -23,8 +22,6 @@ HOUR_SECONDS = 3600
 DAY_SECONDS = 24 * HOUR_SECONDS
 STUCK_SHOWN = 15
 DEAD_SHOWN = 10
-KOMBU_UNACKED = "unacked"  # kombu's Redis transport: messages a worker holds, not yet acked
-_BROKER_EXTENSION = "ops_broker"
 
 
 @dataclass(frozen=True)
@@ -101,33 +98,14 @@ def dead_letters(svc: Services, limit: int = DEAD_SHOWN) -> dict[str, Any]:
     }
 
 
-def broker(svc: Services) -> redis.Redis:
-    """The broker's Redis: the job store's connection when they are the same server."""
-    settings = svc.settings
-    if settings.broker_url == settings.redis_url:
-        return svc.redis
-    conn = current_app.extensions.get(_BROKER_EXTENSION)
-    if conn is None:
-        conn = redis.Redis.from_url(settings.broker_url, decode_responses=True, socket_timeout=5)
-        current_app.extensions[_BROKER_EXTENSION] = conn
-    return conn
-
-
 def queue_depths(svc: Services) -> dict[str, Any]:
-    """Messages waiting in each Celery queue (a Redis list named after it), and held by workers."""
+    """Messages waiting in each Celery queue, asked of the broker through kombu (Redis or
+    RabbitMQ alike); a broker that does not answer is shown, not raised."""
     try:
-        pipe = broker(svc).pipeline(transaction=False)
-        for name in enqueue.ALL_QUEUES:
-            pipe.llen(name)
-        pipe.hlen(KOMBU_UNACKED)
-        *depths, unacked = pipe.execute()
-    except redis.RedisError as exc:
-        return {"error": f"broker unreachable ({type(exc).__name__})", "queues": {}, "unacked": 0}
-    return {
-        "error": None,
-        "queues": dict(zip(enqueue.ALL_QUEUES, depths, strict=True)),
-        "unacked": unacked,
-    }
+        depths = broker.queue_depths(svc.settings.broker_url, enqueue.ALL_QUEUES)
+    except broker.BrokerUnavailable as exc:
+        return {"error": str(exc), "queues": {}}
+    return {"error": None, "queues": depths}
 
 
 def overview(svc: Services) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from flask import Flask
 
-from orchestrator.core import enqueue, logcontext, metrics
+from orchestrator.core import enqueue, logcontext, metrics, redis_conn
 from orchestrator.core.config import Settings
 from orchestrator.core.ids import is_id
 from orchestrator.jobs.retention import TRIM_EVERY_SECONDS
@@ -32,11 +32,17 @@ VISIBILITY_TIMEOUT_SECONDS = 3600
 TASK_SOFT_TIME_LIMIT_SECONDS = 240
 TASK_TIME_LIMIT_SECONDS = 300
 REDBEAT_LOCK_TIMEOUT_SECONDS = 30
+# The broker URL as configured (redis+sentinel:// included), for orchestrator.core.broker;
+# ``broker_url`` holds kombu's spelling of it.
+BROKER_URL_CONF = "orchestrator_broker_url"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
+    broker_url, broker_options = redis_conn.kombu_broker(settings.broker_url)
+    redbeat_url, redbeat_options = redis_conn.redbeat_options(settings.redis_url)
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": broker_url,
+        BROKER_URL_CONF: settings.broker_url,
         "task_ignore_result": True,
         "result_backend": None,
         "task_acks_late": True,
@@ -44,25 +50,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_serializer": "json",
         "accept_content": ["json"],
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        "broker_transport_options": {
+            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            **broker_options,
+        },
         "broker_connection_retry_on_startup": True,
         "task_routes": enqueue.ROUTES,
         "task_default_queue": enqueue.QUEUE_RECONCILE,
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_SECONDS,
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "worker_hijack_root_logger": False,
-        # No remote control and no event heartbeats: both ride a pub/sub connection whose loss
-        # kombu's Redis transport can turn into an "Unrecoverable error" that wedges the worker
-        # (seen when Redis restarts). The console reads queue depths from Redis directly.
-        "worker_enable_remote_control": False,
+        # Remote control (``celery inspect ping``, ``orchestrator worker ping``, Flower) and
+        # task events (Flower, celery-exporter). Remote control subscribes to a fanout, a
+        # pub/sub connection on Redis; kombu < 5.4 turned its loss in a Redis restart into an
+        # "Unrecoverable error" (celery/celery#8030, fixed by celery/kombu#2007), and kombu
+        # 5.7 also drops a half-open pub/sub connection after missed health checks (setup.cfg
+        # requires it). Events are only published, never subscribed to (gossip stays off).
+        # tests/system/test_chaos_crash.py's Redis restart keeps this proven.
+        "worker_enable_remote_control": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         # Read by workers.watchdog: an idle worker whose queues fill for this long exits.
         "worker_stall_seconds": settings.worker_stall_seconds,
-        "worker_send_task_events": False,
         # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits
         # instead of double-firing (the reconcile task holds its own lock as well). Our
         # subclass outlives a Redis restart instead of exiting.
         "beat_scheduler": "orchestrator.reconcile.beat:ResilientRedBeatScheduler",
-        "redbeat_redis_url": settings.redis_url,
+        # RedBeat spells Sentinel its own way (redis_conn.redbeat_options); options are set
+        # explicitly so that RedBeat never borrows the broker's transport options.
+        "redbeat_redis_url": redbeat_url,
+        "redbeat_redis_options": redbeat_options,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_SECONDS,
         "beat_schedule": {
             "reconcile": {

@@ -31,16 +31,35 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
+    """Ready when the store and the broker both answer; a 503 names the one that does not."""
     svc = current()
+    details: dict[str, object] = {}
+    paused: dict[str, str] | None = None
     try:
         svc.redis.ping()
         paused = pause.paused(svc.redis)
+        details["redis"] = "ok"
     except RedisError:
-        return jsonify({"status": "unavailable", "details": {"redis": "unreachable"}}), 503
-    details: dict[str, object] = {"redis": "ok", "submissions_paused": paused is not None}
+        details["redis"] = "unreachable"
+    details["broker"] = _broker_status(svc, store_ok=details["redis"] == "ok")
+    if details["redis"] != "ok" or details["broker"] != "ok":
+        return jsonify({"status": "unavailable", "details": details}), 503
+    details["submissions_paused"] = paused is not None
     if paused:
         details["pause"] = public_pause(paused)
     return jsonify({"status": "ready", "details": details}), 200
+
+
+def _broker_status(svc: Services, store_ok: bool) -> str:
+    """Return "ok" or "unreachable". A broker that is the store's own Redis was just asked."""
+    settings = svc.settings
+    if settings.broker_url == settings.redis_url:
+        return "ok" if store_ok else "unreachable"
+    try:
+        broker.ping(settings.broker_url)
+    except broker.BrokerUnavailable:
+        return "unreachable"
+    return "ok"
 
 
 def public_pause(paused: dict[str, str]) -> dict[str, str]:
@@ -114,7 +133,7 @@ class StoreCollector(Collector):
         broker cannot be read, so the store's numbers still arrive."""
         try:
             depths = broker.queue_depths(self._svc.settings.broker_url, enqueue.ALL_QUEUES)
-        except (KombuError, RedisError, OSError) as exc:
+        except (broker.BrokerUnavailable, KombuError, RedisError, OSError) as exc:
             log.warning("queue depths unavailable: %s", type(exc).__name__)
             return None
         family = GaugeMetricFamily(

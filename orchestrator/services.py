@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import redis
 
-from orchestrator.core import metrics
+from orchestrator.core import metrics, redis_conn
 from orchestrator.core.clients import ClientStore
 from orchestrator.core.config import SECONDS_PER_DAY, Settings
 from orchestrator.core.services import EXTENSION_NAME, Services, current
@@ -34,7 +34,7 @@ __all__ = [
 
 
 def build_services(settings: Settings, connection: redis.Redis | None = None) -> Services:
-    r = connection or redis.Redis.from_url(
+    r = connection or redis_conn.connect(
         settings.redis_url,
         decode_responses=True,
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,

@@ -18,6 +18,7 @@ import redis
 import requests
 
 from devtools.devstack import Orchestrator, Stack, base_env
+from orchestrator.core import redis_conn
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
 from orchestrator.jobs.state import JobState
@@ -191,7 +192,7 @@ def start_system(
     except Exception:
         stack.stop_all()
         raise
-    return stack, System(orch, redis.Redis.from_url(redis_url, decode_responses=True))
+    return stack, System(orch, redis_conn.connect(redis_url, decode_responses=True))
 
 
 def fresh(system: System) -> Iterator[System]:

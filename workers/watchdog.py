@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import redis
 from celery.signals import task_received, worker_ready
 from celery.worker import state as worker_state
+
+from orchestrator.celery_app import BROKER_URL_CONF
+from orchestrator.core import broker
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_SECONDS = 5.0
@@ -53,7 +55,7 @@ class Watchdog:
             return 0
         try:
             waiting = self._waiting()
-        except (redis.RedisError, OSError):
+        except broker.BrokerUnavailable:
             return 0  # the broker itself is away: kombu is reconnecting, not stalled
         if not waiting:
             self.saw_activity()
@@ -61,9 +63,9 @@ class Watchdog:
 
 
 def _queue_lengths(url: str, queues: Iterable[str]) -> Callable[[], int]:
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    """Messages waiting in ``queues``, asked through kombu: the same on Redis and RabbitMQ."""
     names = list(queues)
-    return lambda: sum(int(client.llen(name)) for name in names)
+    return lambda: sum(broker.queue_depths(url, names).values())
 
 
 def _busy() -> bool:
@@ -87,7 +89,9 @@ def _start(sender: Any, **_: Any) -> None:
     if stall <= 0:
         return
     queues = list(app.amqp.queues.consume_from)
-    _watchdog = Watchdog(stall, _queue_lengths(app.conf.broker_url, queues), _busy)
+    url = app.conf.get(BROKER_URL_CONF) or app.conf.broker_url
+    _watchdog = Watchdog(stall, _queue_lengths(url, queues), _busy)
+    log.info("watchdog: active (exits after %gs idle with messages waiting)", stall)
     threading.Thread(target=_watch, args=(_watchdog,), name="watchdog", daemon=True).start()
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from ops.cli import clients, jobs, operators, submissions
 from ops.cli.base import COMMANDS_GROUP, cli
+from ops.cli.worker import worker
 
 for _group in (clients.clients, jobs.jobs, submissions.submissions, operators.operators):
     cli.add_command(_group)
+cli.add_command(worker)
 
 __all__ = ["COMMANDS_GROUP", "cli", "main"]
 

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator.core import redis_conn
+
 DEFAULT_PIXAZO_BASE_URL = "https://gateway.pixazo.ai"
 DEFAULT_DELIVERY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_SUBMIT_RETRY_SCHEDULE = (1, 2, 4, 8, 16, 32, 60, 120, 300, 600)
 DEFAULT_POLL_SCHEDULE = (10, 20, 40, 60, 120, 300)
 WEBHOOK_MODES = ("terminal", "sync")
 LOG_FORMATS = ("text", "json")  # LOG_FORMAT: json writes one JSON object a line
+AMQP_SCHEMES = ("amqp", "amqps")
 SECONDS_PER_DAY = 86400
 # A consumer is given at most this long to answer one event; the delivery lock and the
 # endpoint lease are derived from it, so it bounds how long a dead worker holds them.
@@ -124,8 +127,23 @@ def _schedule(name: str, raw: str) -> tuple[int, ...]:
 
 
 def _redis_url(name: str, raw: str) -> str:
-    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+    try:
+        redis_conn.check_url(raw)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
+    return raw
+
+
+def _broker_url(name: str, raw: str) -> str:
+    """Any Redis form the store takes, or RabbitMQ (``amqp://``, ``amqps://``)."""
+    if urlsplit(raw).scheme in AMQP_SCHEMES:
+        return raw
+    try:
+        redis_conn.check_url(raw)
+    except ValueError:
+        raise ConfigError(
+            name, "must be an amqp:// or amqps:// URL, or one of REDIS_URL's forms"
+        ) from None
     return raw
 
 
@@ -203,7 +221,9 @@ def load_settings(
     if not redis_url:
         raise ConfigError("REDIS_URL", "is required (orchestrator demo starts its own Redis)")
     redis_url = _redis_url("REDIS_URL", redis_url)
-    broker_url = env.get("CELERY_BROKER_URL", "").strip() or redis_url
+    broker_url = _broker_url(
+        "CELERY_BROKER_URL", env.get("CELERY_BROKER_URL", "").strip() or redis_url
+    )
     allow_http = _bool("ORCHESTRATOR_ALLOW_HTTP", env.get("ORCHESTRATOR_ALLOW_HTTP", ""))
     values: dict[str, Any] = {
         "redis_url": redis_url,

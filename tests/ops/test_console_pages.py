@@ -6,7 +6,7 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from orchestrator.core import keys, tokens
+from orchestrator.core import broker, enqueue, keys, tokens
 from orchestrator.jobs.state import JobState
 from tests.ops.conftest import MODEL, dead_letter
 
@@ -38,7 +38,16 @@ def test_dashboard_counts_jobs_by_status_over_the_hour_and_the_day(browser, svc,
     assert 'data-refresh="10"' in page and "console.js" in page
 
 
-def test_dashboard_shows_stuck_jobs_dead_letters_upstream_and_queues(browser, svc, make_job):
+def test_dashboard_shows_stuck_jobs_dead_letters_upstream_and_queues(
+    browser, svc, make_job, monkeypatch
+):
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def depths(url: str, queues) -> dict[str, int]:  # the broker is asked through kombu
+        asked.append((url, tuple(queues)))
+        return {"submit": 3, "callbacks": 0, "poll": 0, "delivery": 1, "reconcile": 0}
+
+    monkeypatch.setattr(broker, "queue_depths", depths)
     now = time.time()
     stuck_after = svc.settings.stuck_after_seconds
     old = [
@@ -50,8 +59,6 @@ def test_dashboard_shows_stuck_jobs_dead_letters_upstream_and_queues(browser, sv
     make_job("cli_a", JobState.COMPLETED, now=now - stuck_after - 60)  # finished: not stuck
     failed = make_job("cli_b", JobState.FAILED)
     event_id = dead_letter(svc, failed)
-    svc.redis.rpush("submit", "m1", "m2", "m3")
-    svc.redis.rpush("delivery", "m4")
     svc.redis.hset(
         keys.SUBMISSIONS_PAUSED,
         mapping={
@@ -72,6 +79,7 @@ def test_dashboard_shows_stuck_jobs_dead_letters_upstream_and_queues(browser, sv
         "delivery": 1,
         "reconcile": 0,
     }
+    assert asked == [(svc.settings.broker_url, enqueue.ALL_QUEUES)]
     assert data["upstream"]["paused"]["reason"] == "insufficient_balance"
     page = browser.get("/ops/").get_data(as_text=True)
     assert "Submissions to Pixazo are paused" in page

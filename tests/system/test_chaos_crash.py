@@ -19,6 +19,7 @@ import pytest
 from tests.system.resilience_support import (
     accepted_per_job,
     assert_one_accepted_submit_each,
+    cli,
     dedicated_system,
     kill_one_child,
     kill_worker_group,
@@ -108,12 +109,15 @@ def test_redis_restart_mid_run_loses_no_accepted_job() -> None:
         processes = (system.orch.beat, system.orch.web, *system.orch.workers)
         survivors = [p.alive for p in processes]
         restarts = {p.name: p.restarts for p in processes if p.restarts}
+        # Remote control (a pub/sub subscription on Redis) came back too: the probe answers.
+        probe = cli(system, "worker", "ping", "-d", "worker1@%h", "--json")
     print(
         f"\nredis restart: outage {outage:.1f} s; intake answered 202 for {len(job_ids)} of 150; "
         f"{counts}; accepted submits {sum(per_job.values())} for {len(per_job)} jobs, charged "
         f"twice: {len(doubles)}; processes the supervisor restarted: {restarts or 'none'}"
     )
     assert all(survivors)  # beat, web and worker rode out the outage (restarted if they exited)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
     assert len(job_ids) >= 100
     assert sum(counts.values()) == len(job_ids)
     assert counts == {"completed": len(job_ids)}

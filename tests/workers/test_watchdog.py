@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import redis
-
-from workers.watchdog import Watchdog
+from orchestrator.core import broker
+from workers.watchdog import Watchdog, _queue_lengths
 
 
 class Clock:
@@ -58,8 +57,21 @@ def test_empty_queues_mean_nothing_to_do_not_a_stall():
 
 def test_an_unreachable_broker_is_reconnecting_not_stalled():
     def down() -> int:
-        raise redis.ConnectionError("refused")
+        raise broker.BrokerUnavailable("broker unreachable (ConnectionError)")
 
     dog, clock = make(waiting=down)
     clock.now += 100
     assert dog.stalled() == 0
+
+
+def test_waiting_messages_are_counted_through_kombu_on_any_broker(monkeypatch):
+    asked = []
+
+    def depths(url, queues):
+        asked.append((url, list(queues)))
+        return {"submit": 2, "poll": 5}
+
+    monkeypatch.setattr(broker, "queue_depths", depths)
+    waiting = _queue_lengths("amqp://guest:guest@rabbit:5672//", ["submit", "poll"])
+    assert waiting() == 7
+    assert asked == [("amqp://guest:guest@rabbit:5672//", ["submit", "poll"])]
