@@ -20,6 +20,7 @@ APPLY_CALLBACK = "workers.callbacks.apply_callback"
 POLL = "workers.poll.poll_job"
 DELIVER = "workers.delivery.deliver_event"
 RECONCILE = "workers.reconcile.reconcile"
+RECONCILE_BATCH = "workers.reconcile.reconcile_batch"
 TRIM_INDEXES = "workers.retention.trim_indexes"
 
 QUEUE_SUBMIT = "submit"
@@ -35,13 +36,23 @@ ROUTES = {
     POLL: {"queue": QUEUE_POLL},
     DELIVER: {"queue": QUEUE_DELIVERY},
     RECONCILE: {"queue": QUEUE_RECONCILE},
+    RECONCILE_BATCH: {"queue": QUEUE_RECONCILE},
     TRIM_INDEXES: {"queue": QUEUE_RECONCILE},
+}
+# A reconcile batch still queued after this is dropped unrun: a later tick has fanned out afresh
+# for whatever is still due. Its time limits end it before its claim's lease (60 s) lapses.
+RECONCILE_BATCH_EXPIRES_SECONDS = 30.0
+RECONCILE_BATCH_SOFT_TIME_LIMIT_SECONDS = 40
+RECONCILE_BATCH_TIME_LIMIT_SECONDS = 45
+SEND_OPTIONS: dict[str, dict[str, float]] = {
+    RECONCILE_BATCH: {"expires": RECONCILE_BATCH_EXPIRES_SECONDS},
 }
 
 
 def send(task_name: str, *args: str) -> bool:
+    options = {**ROUTES.get(task_name, {}), **SEND_OPTIONS.get(task_name, {})}
     try:
-        current_celery.send_task(task_name, args=list(args), **ROUTES.get(task_name, {}))
+        current_celery.send_task(task_name, args=list(args), **options)
     except (KombuError, RedisError, OSError):
         log.warning("could not enqueue %s%r; its due-time entry will fire instead", task_name, args)
         return False
@@ -62,3 +73,8 @@ def poll(job_id: str) -> bool:
 
 def deliver(event_id: str) -> bool:
     return send(DELIVER, event_id)
+
+
+def reconcile_batch(step: str) -> bool:
+    """One batch of one due set (orchestrator.reconcile.steps.run_batch)."""
+    return send(RECONCILE_BATCH, step)
