@@ -228,7 +228,10 @@ def run_batch(svc: Services, name: str, now: float | None = None) -> int:
     moment = clock.now() if now is None else now
     batch = svc.settings.reconcile_batch_size
     members = DueSet(svc.redis, step.key).claim(moment, batch, moment + LEASE_SECONDS)
-    return step.handle(svc, members, moment) if members else 0
+    if not members:
+        return 0
+    with enqueue.one_producer():
+        return step.handle(svc, members, moment)
 
 
 def batches_needed(due: int, batch: int) -> int:
@@ -245,10 +248,13 @@ def fan_out(svc: Services, now: float | None = None) -> TickReport | None:
     report = TickReport()
     batch = svc.settings.reconcile_batch_size
     try:
-        for step in STEPS:
-            due = DueSet(svc.redis, step.key).count_due(moment)
-            sent = [enqueue.reconcile_batch(step.name) for _ in range(batches_needed(due, batch))]
-            report.add(step.name, sum(sent))
+        with enqueue.one_producer():
+            for step in STEPS:
+                due = DueSet(svc.redis, step.key).count_due(moment)
+                needed = batches_needed(due, batch)
+                report.add(
+                    step.name, sum(enqueue.reconcile_batch(step.name) for _ in range(needed))
+                )
     finally:
         try:
             lock.release()  # redis-py's Lock: a Lua compare-and-delete on our token

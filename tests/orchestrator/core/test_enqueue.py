@@ -9,9 +9,27 @@ import pytest
 from orchestrator.core import enqueue
 
 
+class _Producer:
+    def __init__(self) -> None:
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.taken: list[_Producer] = []
+
+    def acquire(self, block: bool) -> _Producer:
+        self.taken.append(_Producer())
+        return self.taken[-1]
+
+
 class _Celery:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.producer_pool = _Pool()
 
     def send_task(self, name: str, **options: Any) -> None:
         self.sent.append((name, options))
@@ -42,3 +60,24 @@ def test_other_tasks_carry_only_their_queue(monkeypatch, send, task, queue) -> N
     monkeypatch.setattr(enqueue, "current_celery", celery)
     assert send("job_a")
     assert celery.sent == [(task, {"args": ["job_a"], "queue": queue})]
+
+
+def test_sends_inside_one_producer_share_one_producer_and_release_it(monkeypatch) -> None:
+    celery = _Celery()
+    monkeypatch.setattr(enqueue, "current_celery", celery)
+    with enqueue.one_producer():
+        assert enqueue.poll("job_a")
+        assert enqueue.deliver("evt_a")
+    [producer] = celery.producer_pool.taken
+    assert [options["producer"] for _, options in celery.sent] == [producer, producer]
+    assert producer.released == 1
+    assert enqueue.poll("job_b")  # outside: Celery's own per-send producer
+    assert "producer" not in celery.sent[-1][1]
+
+
+def test_one_producer_takes_nothing_when_nothing_is_sent(monkeypatch) -> None:
+    celery = _Celery()
+    monkeypatch.setattr(enqueue, "current_celery", celery)
+    with enqueue.one_producer():
+        pass
+    assert celery.producer_pool.taken == []
