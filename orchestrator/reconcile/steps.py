@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 S = JobState
 LOCK_KEY = keys.RECONCILE_LOCK
 # A claimed member comes due again after this: if the task it was handed to is lost, or the batch
-# that claimed it died. Batches are killed well before (enqueue.RECONCILE_BATCH_TIME_LIMIT), so
+# that claimed it died. A batch is killed before (enqueue.RECONCILE_BATCH_TIME_LIMIT_SECONDS), so
 # a live batch never sees its members claimed by another.
 CLAIM_SECONDS = LEASE_SECONDS = 60.0
 # One tick enqueues at most this many batches per due set (x the batch size, per interval): a
@@ -68,6 +68,8 @@ def _send_each(members: list[str], send: Callable[[str], bool]) -> int:
 
 
 def drain_submits(svc: Services, members: list[str], now: float) -> int:
+    """Queued jobs due for their (re)submit; during a 402 pause at most one probe goes, and the
+    rest wait a probe interval."""
     paused = pause.paused(svc.redis) if members else None
     if paused:
         submits = DueSet(svc.redis, keys.DUE_SUBMIT)
