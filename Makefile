@@ -53,7 +53,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 bench: bench-reconcile bench-console bench-pipeline bench-http bench-metrics ## Run every benchmark
 
-bench-reconcile: $(STAMP) ## Reconcile tick: 1,000,000 vs 10,000 stored jobs, 1,000 due
+bench-reconcile: $(STAMP) ## Reconcile: 1,000,000 vs 10,000 stored jobs (1,000 due); catch-up rate of 20,000 due items
 	$(BIN)/python -m benchmarks.bench_reconcile
 
 bench-console: $(STAMP) ## Console job list: 1,000,000 vs 10,000 stored jobs

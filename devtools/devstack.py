@@ -31,10 +31,13 @@ _POLL_SECONDS = 0.1
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 SIM_API_KEY = "sim-key"
 # As in the Procfile: the worker's prefork slots never wait on a consumer's socket; only the
-# thread-pool delivery worker consumes the delivery queue.
-WORKER_QUEUES = "submit,callbacks,poll,reconcile"
+# thread-pool delivery worker consumes the delivery queue, and only the reconcile worker the
+# reconcile queue (beat's fan-out and its batches).
+WORKER_QUEUES = "submit,callbacks,poll"
 DELIVERY_QUEUE = "delivery"
 DELIVERY_THREADS = 32
+RECONCILE_QUEUE = "reconcile"
+RECONCILE_CONCURRENCY = 2
 
 
 def free_port() -> int:
@@ -235,6 +238,7 @@ class Orchestrator:
     beat: Proc | None = None
     web: Proc | None = None
     delivery: Proc | None = None  # the thread-pool delivery worker (not one of ``workers``)
+    reconcilers: list[Proc] = field(default_factory=list)  # reconcile-queue workers (neither)
     # Names are never reused, so a restarted worker gets a fresh log to wait on.
     _worker_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -297,14 +301,16 @@ class Orchestrator:
         queues: str = WORKER_QUEUES,
         pool: str = "prefork",
     ) -> Proc:
-        """A worker as the Procfile's; the delivery worker is started with the first one, since
-        nothing else consumes the delivery queue."""
+        """A worker as the Procfile's; the delivery and reconcile workers are started with the
+        first one, since nothing else consumes their queues."""
         proc = self._spawn_worker(
             concurrency, name or f"worker{next(self._worker_numbers)}", queues, pool
         )
         self.workers.append(proc)
         if DELIVERY_QUEUE not in queues.split(",") and self.delivery is None:
             self.start_delivery_worker()
+        if RECONCILE_QUEUE not in queues.split(",") and not self.reconcilers:
+            self.start_reconcile_worker()
         return proc
 
     def _spawn_worker(self, concurrency: int, name: str, queues: str, pool: str) -> Proc:
@@ -343,6 +349,18 @@ class Orchestrator:
         it before the first worker to choose its thread count."""
         self.delivery = self._spawn_worker(concurrency, "delivery", DELIVERY_QUEUE, "threads")
         return self.delivery
+
+    def start_reconcile_worker(
+        self, concurrency: int = RECONCILE_CONCURRENCY, name: str | None = None
+    ) -> Proc:
+        """The Procfile's ``reconcile`` process: beat's fan-out and the batches that drain the
+        due-time sets. More of them drain a backlog faster (batches claim atomically)."""
+        number = len(self.reconcilers) + 1
+        proc = self._spawn_worker(
+            concurrency, name or f"reconcile{number}", RECONCILE_QUEUE, "prefork"
+        )
+        self.reconcilers.append(proc)
+        return proc
 
     def start_beat(self, name: str = "beat") -> Proc:
         """A beat process; a second one (another name) is what a double deployment looks like."""

@@ -23,6 +23,7 @@ from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
+from orchestrator.reconcile import steps
 from orchestrator.services import Services
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -293,3 +294,15 @@ def job_maker(svc: Services) -> Callable[..., str]:
         return store_job(svc, client_id, state, **options)
 
     return make
+
+
+# ----------------------------------------------------------------------------- reconcile
+
+
+def reconcile_pass(svc: Services, now: float | None = None) -> steps.TickReport:
+    """One batch of every due set, in the fan-out's order, in this process: what the reconcile
+    workers do after a tick, serially (counts are members handled per set)."""
+    report = steps.TickReport()
+    for step in steps.STEPS:
+        report.add(step.name, steps.run_batch(svc, step.name, now))
+    return report

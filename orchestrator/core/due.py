@@ -3,8 +3,8 @@
 to what is due, never to what is stored.
 
 Writes that move a job between states keep its due sets in step inside transition.lua; this
-class is for everything else: reading what is due, pushing members into the future, dropping
-members that are gone.
+class is for everything else: reading what is due, claiming it for one reconcile batch, pushing
+members into the future, dropping members that are gone.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import cast
 
 import redis
+
+from orchestrator.core import lua
 
 
 class DueSet:
@@ -27,6 +29,18 @@ class DueSet:
         """Up to ``batch`` members due at ``now`` (score <= now), earliest first."""
         members = self.redis.zrangebyscore(self.key, "-inf", now, start=0, num=batch)
         return list(cast(list[str], members))
+
+    def count_due(self, now: float) -> int:
+        """How many members are due at ``now`` (ZCOUNT: O(log n), whatever the set's size)."""
+        return int(self.redis.zcount(self.key, "-inf", now))
+
+    def claim(self, now: float, batch: int, lease_until: float) -> list[str]:
+        """Up to ``batch`` members due at ``now``, earliest first, rescored to ``lease_until`` in
+        the same atomic step (due_claim.lua): two batches claiming at once never share a member,
+        and the members of a batch that dies come due again when the lease lapses."""
+        script = self.redis.register_script(lua.source("due_claim"))
+        claimed = script(keys=[self.key], args=[now, batch, lease_until])
+        return list(cast(list[str], claimed))
 
     def schedule(self, member: str, at: float) -> None:
         """Make ``member`` due at ``at``, adding it if it is not in the set."""

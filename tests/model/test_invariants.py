@@ -8,8 +8,11 @@ drop it (a lost message, which the due-time sets and the reconcile tick must rec
 
 Rules are every actor in any order: create, the submit task (any Pixazo answer, or a *slow*
 submit whose answer comes later), polls, Pixazo callbacks (any status, any request Pixazo
-issued for the job, duplicates, out of order), reconcile ticks at any clock advance, operator
-retry (with and without confirmation), cancel, redeliver, and delivery attempts.
+issued for the job, duplicates, out of order), reconcile ticks at any clock advance (the tick
+fans out one batch message per due set with due members: run at once in the fan-out's order, or
+left pending like any message: run in any order, redelivered, dropped, or killed right after
+its claim, so that its members wait out the claim's lease), operator retry (with and without
+confirmation), cancel, redeliver, and delivery attempts.
 
 Invariants (each its own ``@invariant`` so that Hypothesis reports each kind separately):
 
@@ -48,6 +51,7 @@ derandomized) and ``long`` (``HYPOTHESIS_PROFILE=long``, ``make test-model``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -87,6 +91,7 @@ from orchestrator.jobs.state import (
     STATE_DUE_SET,
     JobState,
 )
+from orchestrator.reconcile import steps as reconcile_steps
 from orchestrator.services import EXTENSION_NAME, build_services
 from orchestrator.upstream import submission
 from orchestrator.upstream.pixazo import PixazoClient
@@ -176,6 +181,7 @@ TASKS = {
     enqueue.APPLY_CALLBACK: workers.callbacks.apply_callback,
     enqueue.POLL: workers.poll.poll_job,
     enqueue.DELIVER: workers.delivery.deliver_event,
+    enqueue.RECONCILE_BATCH: workers.reconcile.reconcile_batch,
 }
 
 _APP: dict[str, Any] = {}
@@ -259,6 +265,15 @@ def check(name: str) -> Any:
         return wrapper
 
     return decorate
+
+
+def _killed_after_claim(name: str) -> reconcile_steps.Step:
+    """The step ``name`` of a batch whose worker dies right after the batch's claim."""
+
+    def killed(*args: Any) -> int:
+        raise WorkerDied(f"reconcile batch {name} killed after its claim")
+
+    return dataclasses.replace(reconcile_steps.STEPS_BY_NAME[name], handle=killed)
 
 
 class _DeterministicSecrets:
@@ -361,7 +376,10 @@ class OrchestratorModel(RuleBasedStateMachine):
 
             inbox.done = done  # type: ignore[method-assign]
         try:
-            with self.app.app_context():
+            with self.app.app_context(), pytest.MonkeyPatch.context() as mp:
+                if die and name == enqueue.RECONCILE_BATCH:
+                    self.seen.add("reconcile batch killed after its claim")
+                    mp.setitem(reconcile_steps.STEPS_BY_NAME, args[0], _killed_after_claim(args[0]))
                 TASKS[name].run(*args)
         except WorkerDied:
             pass
@@ -369,9 +387,21 @@ class OrchestratorModel(RuleBasedStateMachine):
             if die and name == enqueue.APPLY_CALLBACK:
                 del inbox.done
 
-    def _tick(self) -> None:
+    def _tick(self, inline: bool = True) -> None:
+        """Beat's tick: its fan-out's batch messages run at once, in order (``inline``), or
+        stay pending like any other message."""
+        before = len(self.pending)
         with self.app.app_context():
             workers.reconcile.reconcile_tick.run()
+        fanned = self.pending[before:]
+        assert all(name == enqueue.RECONCILE_BATCH for name, _ in fanned), fanned
+        if fanned and not inline:
+            self.seen.add("reconcile batches left pending")
+        if inline:
+            del self.pending[before:]
+            for name, args in fanned:
+                with self.app.app_context():
+                    TASKS[name].run(*args)
 
     def _observe(self) -> None:
         """After each step: status changes, generations that ended, fresh attempt budgets."""
@@ -577,11 +607,11 @@ class OrchestratorModel(RuleBasedStateMachine):
             )
         self.pixazo.advance_status(charge.request_id, status)
 
-    @rule(advance=st.sampled_from(TICK_ADVANCES))
+    @rule(advance=st.sampled_from(TICK_ADVANCES), inline=st.sampled_from([True, True, False]))
     @step
-    def reconcile_tick(self, advance: float) -> None:
+    def reconcile_tick(self, advance: float, inline: bool = True) -> None:
         self.clock.advance(advance)
-        self._tick()
+        self._tick(inline)
 
     @rule(advance=st.sampled_from(ADVANCES[1:]))
     @step

@@ -14,10 +14,10 @@ from typing import Any
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.jobs import actions, retention
 from orchestrator.jobs.state import JobState
-from orchestrator.reconcile import steps
 from orchestrator.services import Services
 from orchestrator.upstream import submission
 from orchestrator.upstream.pixazo import Outcome, SubmitResult
+from tests.helpers import reconcile_pass
 
 S = JobState
 MODEL = "pixverse-v6-text-to-video"
@@ -62,7 +62,7 @@ def record_callback(svc: Services, job_id: str, request_id: str, status: str = "
 
 
 def tick_past(svc: Services, seconds: float) -> None:
-    steps.tick(svc, now=clock.now() + seconds + GRACE_PASSED)
+    reconcile_pass(svc, now=clock.now() + seconds + GRACE_PASSED)
 
 
 # ---------------------------------------------------------------- defect 1: callback vs resubmit
