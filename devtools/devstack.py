@@ -333,7 +333,6 @@ class Orchestrator:
                 f"{name}@%h",
                 "--without-gossip",
                 "--without-mingle",
-                "--without-heartbeat",
                 "-l",
                 "INFO",
             ],

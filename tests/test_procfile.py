@@ -40,7 +40,7 @@ def test_only_the_reconcile_process_consumes_the_reconcile_queue():
     assert reconcile[:4] == processes["worker"][:4]  # celery -A workers.entry worker
     assert option(reconcile, "-Q") == enqueue.QUEUE_RECONCILE
     assert option(reconcile, "-n").startswith("reconcile@")
-    for flag in ("--without-gossip", "--without-mingle", "--without-heartbeat"):
+    for flag in ("--without-gossip", "--without-mingle"):
         assert flag in reconcile
     assert option(reconcile, "-l") == option(processes["worker"], "-l")
     # the fan-out, its batches and the hourly trim all land on that queue
@@ -52,3 +52,10 @@ def test_the_dev_stack_starts_workers_as_the_procfile_does():
     assert devstack.WORKER_QUEUES.split(",") == option(procfile()["worker"], "-Q").split(",")
     assert devstack.DELIVERY_QUEUE == enqueue.QUEUE_DELIVERY
     assert option(procfile()["reconcile"], "-Q") == devstack.RECONCILE_QUEUE
+
+
+def test_every_worker_sends_heartbeats_so_flower_sees_it_online():
+    """Flower and celery-exporter mark a worker offline without its heartbeat events."""
+    for name, command in procfile().items():
+        if command[:4] == ["celery", "-A", "workers.entry", "worker"]:
+            assert "--without-heartbeat" not in command, name
