@@ -105,7 +105,7 @@ def test_the_deadline_of_a_job_never_sent_releases(svc, sent_tasks, now, client)
     sent = create(svc, client.id)
     submit_accepted(svc, sent)
     now.value += svc.settings.job_deadline_seconds + 1
-    assert steps.expire_deadlines(svc, now.value, 100) == 2
+    assert steps.run_batch(svc, "deadline", now.value) == 2
     assert budget_state(svc, job_id) == budgets.RELEASED
     assert budget_state(svc, sent) == budgets.COMMITTED  # accepted: Pixazo charged it
     assert committed(svc, client.id, "2099-01") == MICROS
