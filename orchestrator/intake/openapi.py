@@ -90,6 +90,23 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
+    "Request-Id": {
+        "description": "This request's id (yours from `X-Request-Id` / `Request-Id` when it is at "
+        "most 64 characters of `[A-Za-z0-9._:-]`, else a new `req_` id); our logs name it.",
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Limit": {
+        "description": "Requests allowed per window for this client (IETF RateLimit fields).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Remaining": {
+        "description": "Requests left in the current window.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until the window resets.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
 }
 
 
@@ -102,9 +119,8 @@ def _error_response(description: str, example: dict[str, Any], *headers: str) ->
         "description": f"{description} (the error shape: `error.code`, `error.message`, "
         "`error.details`)",
         "content": {"application/json": {"schema": _ERROR_REF, "example": example}},
+        "headers": {name: _ref("headers", name) for name in ("Request-Id", *headers)},
     }
-    if headers:
-        response["headers"] = {name: _ref("headers", name) for name in headers}
     return response
 
 
@@ -152,6 +168,9 @@ _RESPONSES: dict[str, dict[str, Any]] = {
         "Too many requests for this client; wait `Retry-After` seconds",
         _error_example("rate_limited", "Too many requests; slow down.", {"retry_after": 12}),
         "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
     ),
     "Unavailable": _error_response(
         "The job store is unavailable (nothing was written): retry after `Retry-After` "
@@ -177,6 +196,13 @@ def _ok(schema: dict[str, Any], description: str = "OK", *headers: str) -> dict[
     if headers:
         response["headers"] = {name: _ref("headers", name) for name in headers}
     return response
+
+
+def _with_request_id(responses: dict[str, Any]) -> None:
+    """Every answer of ours carries a ``Request-Id``; referenced answers get it in components."""
+    for response in responses.values():
+        if "$ref" not in response:
+            response.setdefault("headers", {})["Request-Id"] = _ref("headers", "Request-Id")
 
 
 def _body(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -496,6 +522,7 @@ def build_spec() -> dict[str, Any]:
             op.setdefault("security", [{"bearer": []}])
             for status, name in _EVERY_OPERATION.items():
                 op["responses"][status] = _ref("responses", name)
+            _with_request_id(op["responses"])
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 

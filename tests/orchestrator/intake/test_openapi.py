@@ -76,8 +76,8 @@ def test_every_operation_has_a_unique_id_and_a_declared_tag(spec):
 def test_every_api_operation_documents_401_429_and_503_with_retry_after(spec):
     responses = spec["components"]["responses"]
     for name in ("RateLimited", "Unavailable"):
-        assert responses[name]["headers"] == {
-            "Retry-After": {"$ref": "#/components/headers/Retry-After"}
+        assert responses[name]["headers"]["Retry-After"] == {
+            "$ref": "#/components/headers/Retry-After"
         }
     assert "WWW-Authenticate" in responses["Unauthorized"]["headers"]
     assert spec["components"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
@@ -238,3 +238,15 @@ def test_the_error_code_enum_is_every_error_code(http):
     code = spec["components"]["schemas"]["JobError"]["properties"]["code"]
     assert code["enum"] == [c.value for c in ErrorCode]
     assert "upstream_unavailable" in code["enum"]
+
+
+def test_every_answer_documents_request_id_and_429_its_ratelimit_fields(spec) -> None:
+    components = spec["components"]["responses"]
+    for path, item in spec["paths"].items():
+        for method in METHODS:
+            for status, response in item.get(method, {}).get("responses", {}).items():
+                name = response["$ref"].rsplit("/", 1)[1] if "$ref" in response else None
+                resolved = components[name] if name else response
+                assert "Request-Id" in resolved.get("headers", {}), (path, method, status)
+    limited = set(components["RateLimited"]["headers"])
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= limited
