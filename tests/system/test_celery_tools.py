@@ -76,7 +76,8 @@ def test_the_probe_answers_for_live_workers_and_fails_for_a_dead_one() -> None:
         code, answer = ping(system, "-d", "worker1@%h")
         assert code == 0 and answer == {"ok": True, "answered": [f"worker1@{host}"], "missing": []}
         code, answer = ping(system)  # any worker on this host
-        assert code == 0 and set(answer["answered"]) == {f"worker1@{host}", f"delivery@{host}"}
+        every = {f"worker1@{host}", f"delivery@{host}", f"reconcile1@{host}"}
+        assert code == 0 and set(answer["answered"]) == every
 
         [worker] = system.orch.workers
         stack.stop(worker)  # a dead worker (not restarted): the probe must say so
@@ -86,6 +87,8 @@ def test_the_probe_answers_for_live_workers_and_fails_for_a_dead_one() -> None:
         assert code == 1 and answer["answered"] == [f"delivery@{host}"], answer
         assert system.orch.delivery is not None
         stack.stop(system.orch.delivery)
+        for reconciler in system.orch.reconcilers:
+            stack.stop(reconciler)
         code, answer = ping(system)
         assert code == 1 and answer == {"ok": False, "answered": [], "missing": []}
 
