@@ -39,19 +39,19 @@ class _OneClient:
         yield self._kept_client
 
 
-class Channel(_OneClient, kombu_redis.Channel):  # type: ignore[misc]
+class Channel(_OneClient, kombu_redis.Channel):
     pass
 
 
-class SentinelChannel(_OneClient, kombu_redis.SentinelChannel):  # type: ignore[misc]
+class SentinelChannel(_OneClient, kombu_redis.SentinelChannel):
     pass
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-class SentinelTransport(kombu_redis.SentinelTransport):  # type: ignore[misc]
+class SentinelTransport(kombu_redis.SentinelTransport):
     Channel = SentinelChannel
 
 
