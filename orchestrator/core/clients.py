@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -123,10 +123,31 @@ class ClientStore:
         return Client.from_hash(raw)
 
     def authenticate(self, api_key: str) -> Client | None:
+        client_id = self._client_id(api_key)
+        return self.get(client_id) if client_id else None
+
+    def authenticate_counted(
+        self, api_key: str, counter: Callable[[str], str], counter_ttl_seconds: int
+    ) -> tuple[Client, int] | None:
+        """:meth:`authenticate`, and count one request in ``counter(client_id)`` (expiring
+        after ``counter_ttl_seconds``) in the same round trip as the client's record: two round
+        trips per API request instead of three. Nothing is cached, so a key stops working the
+        moment its stored hash is gone; an unknown key counts nothing."""
+        client_id = self._client_id(api_key)
+        if not client_id:
+            return None
+        counter_key = counter(client_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.client(client_id))
+        pipe.incr(counter_key)
+        pipe.expire(counter_key, counter_ttl_seconds)
+        raw, count, _ = pipe.execute()
+        return (Client.from_hash(raw), int(count)) if raw else None
+
+    def _client_id(self, api_key: str) -> str | None:
         if not api_key.startswith(API_KEY_PREFIX):
             return None
-        client_id = cast("str | None", self._redis.get(keys.api_key(hash_api_key(api_key))))
-        return self.get(client_id) if client_id else None
+        return cast("str | None", self._redis.get(keys.api_key(hash_api_key(api_key))))
 
     def update(
         self,

@@ -33,16 +33,11 @@ def _bearer() -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _check_rate(client: Client) -> None:
-    svc = current()
-    now = clock.now()
+def _check_rate(count: int, now: float) -> None:
+    """``count``: this request's number in the client's window of ``now`` (counted together
+    with the client lookup, ``ClientStore.authenticate_counted``)."""
     window = int(now // RATE_WINDOW_SECONDS)
-    key = keys.rate_limit(client.id, window)
-    pipe = svc.redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, RATE_WINDOW_SECONDS * 2)
-    count = pipe.execute()[0]
-    limit = svc.settings.client_rate_limit_per_minute
+    limit = current().settings.client_rate_limit_per_minute
     if count > limit:
         retry = int((window + 1) * RATE_WINDOW_SECONDS - now) + 1
         raise ApiError(
@@ -74,11 +69,20 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = _bearer()
-        client = current().clients.authenticate(token) if token else None
-        if client is None:
+        now = clock.now()
+        window = int(now // RATE_WINDOW_SECONDS)
+        found = (
+            current().clients.authenticate_counted(
+                token, lambda client_id: keys.rate_limit(client_id, window), RATE_WINDOW_SECONDS * 2
+            )
+            if token
+            else None
+        )
+        if found is None:
             raise _unauthorized()
+        client, count = found
         logcontext.bind(client_id=client.id)
-        _check_rate(client)
+        _check_rate(count, now)
         g.client = client
         return view(*args, **kwargs)
 

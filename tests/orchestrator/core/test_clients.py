@@ -48,3 +48,30 @@ def test_a_new_endpoint_url_re_enables_delivery_but_the_same_url_does_not(svc):
     updated = svc.clients.update(client.id, callback_url="https://b.example/h")
     assert updated.endpoint_disabled is False and updated.callback_url == "https://b.example/h"
     assert svc.clients.update("cli_missing", callback_url="https://x.example") is None
+
+
+def _counter(client_id: str) -> str:
+    return keys.rate_limit(client_id, 7)
+
+
+def test_authenticate_counted_counts_each_request_of_a_known_key(svc):
+    client, api_key = svc.clients.create("acme")
+    found = [svc.clients.authenticate_counted(api_key, _counter, 120) for _ in range(3)]
+    assert [(c.id, n) for c, n in found] == [(client.id, 1), (client.id, 2), (client.id, 3)]
+    assert 0 < svc.redis.ttl(_counter(client.id)) <= 120
+
+
+def test_authenticate_counted_counts_nothing_for_an_unknown_key(svc):
+    client, api_key = svc.clients.create("acme")
+    assert svc.clients.authenticate_counted(api_key + "x", _counter, 120) is None
+    assert svc.clients.authenticate_counted("not-a-key", _counter, 120) is None
+    assert not svc.redis.exists(_counter(client.id))
+
+
+def test_a_revoked_key_stops_working_at_once(svc):
+    """Nothing is cached: the request after the key's removal is refused."""
+    _, api_key = svc.clients.create("acme")
+    assert svc.clients.authenticate_counted(api_key, _counter, 120) is not None
+    svc.redis.delete(keys.api_key(hash_api_key(api_key)))
+    assert svc.clients.authenticate_counted(api_key, _counter, 120) is None
+    assert svc.clients.authenticate(api_key) is None

@@ -9,6 +9,7 @@ import pytest
 from orchestrator.core import catalog, enqueue, keys
 from orchestrator.core.clients import ClientStore
 from orchestrator.intake import api
+from orchestrator.jobs.state import JobState
 from tests.orchestrator.model_inputs import IMAGE, INVALID_INPUTS, VALID_INPUTS
 
 
@@ -84,6 +85,30 @@ def test_another_clients_job_is_404(http, client_factory, key):
 
 
 # --- create --------------------------------------------------------------------------------
+
+
+def test_the_202_says_queued_even_when_a_worker_moves_the_job_at_once(http, svc, key, monkeypatch):
+    """A fast worker can take the submit message before the intake answers: the answer is the
+    job as accepted (queued, no attempt), not whatever the worker made of it since."""
+
+    def worker_takes_it_at_once(task_name: str, job_id: str) -> bool:
+        assert task_name == enqueue.SUBMIT
+        svc.states.transition(
+            job_id,
+            expected=[JobState.QUEUED],
+            to=JobState.SUBMITTED,
+            fields={"request_id": "req_fast_worker"},
+            incr=["attempts"],
+        )
+        return True
+
+    monkeypatch.setattr(enqueue, "send", worker_takes_it_at_once)
+    answer = create(http, key)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    job = answer.get_json()
+    assert (job["status"], job["request_id"], job["attempts"]) == ("queued", None, 0)
+    stored = svc.jobs.get(job["id"])
+    assert (stored["status"], stored["request_id"]) == ("submitted", "req_fast_worker")
 
 
 @pytest.mark.parametrize("model", sorted(VALID_INPUTS))
