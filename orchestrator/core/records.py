@@ -11,7 +11,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
+
+from orchestrator.core.compact import unpack
 
 
 class JobState(StrEnum):
@@ -29,6 +31,19 @@ class JobState(StrEnum):
 
 def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
+
+
+PACKED_SNAPSHOT = "snapshot_z"  # a settled event's snapshot, packed (orchestrator/core/compact.py)
+
+
+def _snapshot(raw: Mapping[str, str]) -> dict[str, str]:
+    """The event's job snapshot, plain (pending) or packed (settled: webhooks/outbound/outbox)."""
+    packed = raw.get(PACKED_SNAPSHOT)
+    return (
+        cast("dict[str, str]", json.loads(unpack(packed)))
+        if packed
+        else _json(raw.get("snapshot"), {})
+    )
 
 
 def _float(value: str | None) -> float | None:
@@ -65,7 +80,7 @@ class Event:
             job_id=raw.get("job_id", ""),
             client_id=raw.get("client_id", ""),
             created_at=raw.get("created_at", ""),
-            snapshot=_json(raw.get("snapshot"), {}),
+            snapshot=_snapshot(raw),
             state=raw.get("state", ""),
             attempts=int(raw.get("attempts") or 0),
             seq=int(raw.get("seq") or 0),

@@ -17,9 +17,11 @@ import logging
 from typing import Any, cast
 
 from orchestrator.core import clock, keys
-from orchestrator.core.records import Event
+from orchestrator.core.compact import pack
+from orchestrator.core.records import PACKED_SNAPSHOT, Event
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
+from orchestrator.jobs import timeline
 from webhooks.outbound.scripts import run_script
 from webhooks.outbound.transport import Attempt
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, DEAD, SKIPPED = "pending", "delivered", "dead", "skipped"
 SETTLED = (DELIVERED, DEAD, SKIPPED)
+FINAL_EVENT_TYPES = frozenset({"job.completed", "job.failed", "job.canceled"})
 BULK_REPLAY_BATCH = 500
 
 
@@ -62,7 +65,7 @@ def record_attempt(svc: Services, evt: Event, number: int, url: str, attempt: At
         "url": safe_url(url),
         "status_code": attempt.status_code,
         "latency_ms": attempt.latency_ms,
-        "response": attempt.response,
+        "response": attempt.response,  # its first KB (transport.RESPONSE_EXCERPT_BYTES)
         "error": attempt.error,
         "retry_after": attempt.retry_after,
     }
@@ -89,7 +92,9 @@ def settle(svc: Services, evt: Event, state: str, reason: str) -> None:
     pipe.zrem(keys.client_dead_deliveries(evt.client_id), evt.id)
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)
+    _pack_snapshot(pipe, evt)
     pipe.execute()
+    _compact_if_final(svc, evt)
 
 
 def dead_letter(svc: Services, evt: Event, reason: str) -> None:
@@ -103,11 +108,32 @@ def dead_letter(svc: Services, evt: Event, reason: str) -> None:
     client_dead = keys.client_dead_deliveries(evt.client_id)
     pipe.zadd(client_dead, {evt.id: now})
     pipe.zremrangebyscore(client_dead, "-inf", f"({now - svc.retention_seconds}")
+    _pack_snapshot(pipe, evt)
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)  # replayable as long as the job is kept
     pipe.execute()
     note(svc, evt.job_id, {"type": "dead_lettered", "event_id": evt.id, "reason": reason})
+    _compact_if_final(svc, evt)
     log.warning("event %s dead-lettered: %s", evt.id, reason)
+
+
+def _pack_snapshot(pipe: Any, evt: Event) -> None:
+    """A settled event keeps its snapshot for the whole retention (a replay sends it again):
+    packed, it is a third of the size. The same dict comes back, so the same body is sent."""
+    if evt.snapshot:
+        pipe.hset(
+            keys.event(evt.id),
+            PACKED_SNAPSHOT,
+            pack(json.dumps(evt.snapshot, separators=(",", ":"))),
+        )
+        pipe.hdel(keys.event(evt.id), "snapshot")
+
+
+def _compact_if_final(svc: Services, evt: Event) -> None:
+    """The job's last event is settled: its timeline is complete until an operator acts, and
+    is kept packed for the retention (:mod:`orchestrator.jobs.timeline`)."""
+    if evt.type in FINAL_EVENT_TYPES:
+        timeline.compact(svc.redis, evt.job_id)
 
 
 def replay(svc: Services, event_id: str) -> bool:

@@ -13,7 +13,14 @@ from orchestrator.jobs import state, store
 from orchestrator.reconcile import steps
 from orchestrator.upstream import limiter, pause
 
-SCRIPTS = ("create_job", "due_claim", "limiter_acquire", "signin_attempt", "transition")
+SCRIPTS = (
+    "create_job",
+    "due_claim",
+    "limiter_acquire",
+    "signin_attempt",
+    "timeline_compact",
+    "transition",
+)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
