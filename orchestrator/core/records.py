@@ -7,13 +7,14 @@ typed fields once, so the code that uses a record never parses a field itself. T
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from orchestrator.core.compact import unpack
+from orchestrator.core.compact import pack, unpack
 
 
 class JobState(StrEnum):
@@ -33,17 +34,28 @@ def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
 
 
-PACKED_SNAPSHOT = "snapshot_z"  # a settled event's snapshot, packed (orchestrator/core/compact.py)
+PACKED_SNAPSHOT = "snapshot_z"  # prefix of a settled event's packed snapshot chunks: ..._z0, _z1
+SNAPSHOT_CHUNK = 64  # characters per chunk: Redis's default hash-max-listpack-value
 
 
 def _snapshot(raw: Mapping[str, str]) -> dict[str, str]:
-    """The event's job snapshot, plain (pending) or packed (settled: webhooks/outbound/outbox)."""
-    packed = raw.get(PACKED_SNAPSHOT)
-    return (
-        cast("dict[str, str]", json.loads(unpack(packed)))
-        if packed
-        else _json(raw.get("snapshot"), {})
-    )
+    """The event's job snapshot: plain while pending, packed in chunks once settled
+    (webhooks/outbound/outbox.py)."""
+    if f"{PACKED_SNAPSHOT}0" in raw:
+        chunks = (raw.get(f"{PACKED_SNAPSHOT}{i}") or "" for i in itertools.count())
+        packed = "".join(itertools.takewhile(bool, chunks))
+        return cast("dict[str, str]", json.loads(unpack(packed)))
+    return cast("dict[str, str]", _json(raw.get("snapshot"), {}))
+
+
+def packed_snapshot_chunks(snapshot: Mapping[str, str]) -> list[str]:
+    """The chunk values :func:`_snapshot` reads back as ``snapshot``."""
+    packed = pack(json.dumps(snapshot, separators=(",", ":")))
+    return [packed[i : i + SNAPSHOT_CHUNK] for i in range(0, len(packed), SNAPSHOT_CHUNK)]
+
+
+def is_snapshot_field(name: str) -> bool:
+    return name == "snapshot" or name.startswith(PACKED_SNAPSHOT)
 
 
 def _float(value: str | None) -> float | None:

@@ -17,8 +17,7 @@ import logging
 from typing import Any, cast
 
 from orchestrator.core import clock, keys
-from orchestrator.core.compact import pack
-from orchestrator.core.records import PACKED_SNAPSHOT, Event
+from orchestrator.core.records import PACKED_SNAPSHOT, Event, packed_snapshot_chunks
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
 from orchestrator.jobs import timeline
@@ -92,8 +91,8 @@ def settle(svc: Services, evt: Event, state: str, reason: str) -> None:
     pipe.zrem(keys.client_dead_deliveries(evt.client_id), evt.id)
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)
-    _pack_snapshot(pipe, evt)
     pipe.execute()
+    _pack_snapshot(svc, evt)
     _compact_if_final(svc, evt)
 
 
@@ -108,25 +107,22 @@ def dead_letter(svc: Services, evt: Event, reason: str) -> None:
     client_dead = keys.client_dead_deliveries(evt.client_id)
     pipe.zadd(client_dead, {evt.id: now})
     pipe.zremrangebyscore(client_dead, "-inf", f"({now - svc.retention_seconds}")
-    _pack_snapshot(pipe, evt)
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)  # replayable as long as the job is kept
     pipe.execute()
+    _pack_snapshot(svc, evt)
     note(svc, evt.job_id, {"type": "dead_lettered", "event_id": evt.id, "reason": reason})
     _compact_if_final(svc, evt)
     log.warning("event %s dead-lettered: %s", evt.id, reason)
 
 
-def _pack_snapshot(pipe: Any, evt: Event) -> None:
+def _pack_snapshot(svc: Services, evt: Event) -> None:
     """A settled event keeps its snapshot for the whole retention (a replay sends it again):
-    packed, it is a third of the size. The same dict comes back, so the same body is sent."""
+    packed and cut into short fields, the hash stays a compact listpack. The same dict comes
+    back, so the same body is sent (tests/webhooks/outbound/test_delivery.py)."""
     if evt.snapshot:
-        pipe.hset(
-            keys.event(evt.id),
-            PACKED_SNAPSHOT,
-            pack(json.dumps(evt.snapshot, separators=(",", ":"))),
-        )
-        pipe.hdel(keys.event(evt.id), "snapshot")
+        chunks = packed_snapshot_chunks(evt.snapshot)
+        run_script(svc, "event_pack", [keys.event(evt.id)], [PACKED_SNAPSHOT, *chunks])
 
 
 def _compact_if_final(svc: Services, evt: Event) -> None:

@@ -18,6 +18,7 @@ SCRIPTS = (
     "due_claim",
     "limiter_acquire",
     "signin_attempt",
+    "event_pack",
     "timeline_compact",
     "transition",
 )
