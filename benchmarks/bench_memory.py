@@ -50,9 +50,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=JOBS)
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--drain", type=float, default=DRAIN_SECONDS, help="bound, seconds")
+    parser.add_argument(
+        "--listpack-value",
+        type=int,
+        help="set the server's hash-max-listpack-value (default 64) before the run",
+    )
     args = parser.parse_args(argv)
     with deployment() as dep:
         orch, r = dep.orch, dep.r
+        if args.listpack_value:
+            r.config_set("hash-max-listpack-value", args.listpack_value)
+        print(f"hash-max-listpack-value {r.config_get('hash-max-listpack-value')}")
         client, api_key = ClientStore(r).create("mem", f"{orch.consumer_url}/hooks/mem")
         requests.post(
             f"{orch.consumer_url}/_consumer/config",
@@ -86,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{orch.consumer_url}/_consumer/events", params={"name": "mem"}, timeout=30
         ).json()
         by_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        encodings: dict[str, str] = {}
         for name in r.scan_iter(count=SCAN_COUNT):
             if str(name) in before_keys:
                 continue
             usage = by_type[key_type(str(name))]
+            encodings.setdefault(key_type(str(name)), str(r.object("encoding", name)))
             usage[0] += 1
             usage[1] += int(r.memory_usage(name, samples=0) or 0)
         per_job = (memory_after - memory_before) / max(finished, 1)
@@ -100,9 +110,12 @@ def main(argv: list[str] | None = None) -> None:
             f"(target <= {TARGET_BYTES_PER_JOB} B: {verdict})"
         )
         print(f"new keys per finished job: {(keys_after - keys_before) / max(finished, 1):.2f}")
-        print(f"{'key type':<48} {'keys':>7} {'bytes/key':>10} {'bytes/job':>10}")
+        print(f"{'key type':<44} {'encoding':<10} {'keys':>6} {'bytes/key':>10} {'bytes/job':>10}")
         for name, (count, size) in sorted(by_type.items(), key=lambda kv: -kv[1][1]):
-            print(f"{name:<48} {count:>7} {size / count:>10,.0f} {size / max(finished, 1):>10,.1f}")
+            print(
+                f"{name:<44} {encodings[name]:<10} {count:>6} {size / count:>10,.0f}"
+                f" {size / max(finished, 1):>10,.1f}"
+            )
         print("(index sorted sets hold every job: their bytes/job are their members' share)")
 
 
