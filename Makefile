@@ -73,6 +73,10 @@ bench-metrics: $(STAMP) ## Hot-path cost of recording a metric vs nothing vs a R
 bench-pipeline: $(STAMP) ## Procfile processes + simulator + consumer, 60 and 100 jobs/s offered: loss, lag, CPU and Redis bytes per job
 	$(BIN)/python -m benchmarks.bench_pipeline
 
+.PHONY: bench-memory
+bench-memory: $(STAMP) ## Redis bytes and keys per finished job (500 jobs through the deployment), per key type
+	$(BIN)/python -m benchmarks.bench_memory
+
 bench-http: $(STAMP) ## wrk against gunicorn: intake and Pixazo receiver req/s as ratios to a bare Flask view (needs wrk)
 	$(BIN)/python -m benchmarks.bench_http
 

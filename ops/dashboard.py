@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from orchestrator.core import broker, clock, enqueue, keys
+from orchestrator.core.records import is_snapshot_field
 from orchestrator.core.services import Services
 from orchestrator.jobs.state import PUBLIC_STATUSES
 from orchestrator.upstream import pause
@@ -92,7 +93,7 @@ def dead_letters(svc: Services, limit: int = DEAD_SHOWN) -> dict[str, Any]:
     return {
         "count": svc.redis.zcard(keys.DEAD_DELIVERIES),
         "rows": [
-            {k: v for k, v in evt.items() if k != "snapshot"}
+            {k: v for k, v in evt.items() if not is_snapshot_field(k)}
             for evt in redeliver.dead_letters(svc, None, limit)
         ],
     }

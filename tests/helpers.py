@@ -7,7 +7,6 @@ re-exports the names, so ``from tests.conftest import X`` keeps working; new cod
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
+from orchestrator.jobs.timeline import decode as timeline_entries
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
 
@@ -144,7 +144,7 @@ class System:
         return self.api(api_key).get(f"{self.web}/v1/jobs/{job_id}", timeout=10).json()
 
     def timeline(self, job_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.redis.lrange(f"job:{job_id}:timeline", 0, -1)]
+        return timeline_entries(self.redis.lrange(f"job:{job_id}:timeline", 0, -1))
 
     def reset(self) -> None:
         requests.post(f"{self.sim}/_sim/reset", json={"config": True}, timeout=5)

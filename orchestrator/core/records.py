@@ -7,11 +7,14 @@ typed fields once, so the code that uses a record never parses a field itself. T
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
+
+from orchestrator.core.compact import pack, unpack
 
 
 class JobState(StrEnum):
@@ -29,6 +32,30 @@ class JobState(StrEnum):
 
 def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
+
+
+PACKED_SNAPSHOT = "snapshot_z"  # prefix of a settled event's packed snapshot chunks: ..._z0, _z1
+SNAPSHOT_CHUNK = 64  # characters per chunk: Redis's default hash-max-listpack-value
+
+
+def _snapshot(raw: Mapping[str, str]) -> dict[str, str]:
+    """The event's job snapshot: plain while pending, packed in chunks once settled
+    (webhooks/outbound/outbox.py)."""
+    if f"{PACKED_SNAPSHOT}0" in raw:
+        chunks = (raw.get(f"{PACKED_SNAPSHOT}{i}") or "" for i in itertools.count())
+        packed = "".join(itertools.takewhile(bool, chunks))
+        return cast("dict[str, str]", json.loads(unpack(packed)))
+    return cast("dict[str, str]", _json(raw.get("snapshot"), {}))
+
+
+def packed_snapshot_chunks(snapshot: Mapping[str, str]) -> list[str]:
+    """The chunk values :func:`_snapshot` reads back as ``snapshot``."""
+    packed = pack(json.dumps(snapshot, separators=(",", ":")))
+    return [packed[i : i + SNAPSHOT_CHUNK] for i in range(0, len(packed), SNAPSHOT_CHUNK)]
+
+
+def is_snapshot_field(name: str) -> bool:
+    return name == "snapshot" or name.startswith(PACKED_SNAPSHOT)
 
 
 def _float(value: str | None) -> float | None:
@@ -65,7 +92,7 @@ class Event:
             job_id=raw.get("job_id", ""),
             client_id=raw.get("client_id", ""),
             created_at=raw.get("created_at", ""),
-            snapshot=_json(raw.get("snapshot"), {}),
+            snapshot=_snapshot(raw),
             state=raw.get("state", ""),
             attempts=int(raw.get("attempts") or 0),
             seq=int(raw.get("seq") or 0),

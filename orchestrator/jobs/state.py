@@ -21,6 +21,7 @@ import redis
 from orchestrator.core import budgets, clock, keys, lua, metrics
 from orchestrator.core.ids import created_at, new_id
 from orchestrator.core.records import JobState as JobState  # re-exported: defined in core
+from orchestrator.jobs import timeline as timelines
 
 S = JobState
 TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELED})
@@ -273,6 +274,8 @@ class StateMachine:
         prev = cast(str, previous)
         if applied == 1 and to in TERMINAL:  # the one move into a terminal state
             metrics.JOB_DURATION.observe(moment - created_at(job_id), identity[1], to.value)
+            if created != 1:  # else the event's settling compacts, after its attempts
+                timelines.compact(self._redis, job_id)
         return TransitionResult(
             applied=applied == 1,
             previous=JobState(prev) if prev else None,

@@ -18,6 +18,7 @@ import redis
 
 from orchestrator.core import budgets, clock, keys, lua
 from orchestrator.core.ids import is_id, new_id
+from orchestrator.jobs import timeline as timelines
 from orchestrator.jobs.result import result_of
 from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
 
@@ -180,7 +181,7 @@ class JobStore:
         self._redis.rpush(keys.timeline(job_id), json.dumps(record))
 
     def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self._redis.lrange(keys.timeline(job_id), 0, limit - 1)]
+        return timelines.read(self._redis, job_id, limit)
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
         value = cast(str | None, self._redis.get(keys.request_id(upstream_request_id)))

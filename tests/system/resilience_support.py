@@ -4,7 +4,6 @@ simulator's own counters, never from our code's opinion of itself)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -20,6 +19,7 @@ import requests
 
 from devtools.devstack import Proc, Stack
 from orchestrator.jobs.state import TERMINAL
+from orchestrator.jobs.timeline import decode as timeline_entries
 from tests.conftest import System, start_system, wait_for
 
 MODEL = "pixverse-v6-text-to-video"
@@ -131,7 +131,7 @@ def events_by_job(system: System, name: str) -> dict[str, dict[str, set[str]]]:
 
 
 def timeline(system: System, job_id: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in system.redis.lrange(f"job:{job_id}:timeline", 0, -1)]
+    return timeline_entries(system.redis.lrange(f"job:{job_id}:timeline", 0, -1))
 
 
 def terminal_transitions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

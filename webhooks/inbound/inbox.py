@@ -13,13 +13,13 @@ from typing import Any
 import redis
 
 from orchestrator.core import clock, keys, lua
+from orchestrator.core.compact import RAW_BODY_CAP, clip
 from orchestrator.core.ids import new_id
 
 SEEN_TTL_SECONDS = 7 * 24 * 3600
 INBOX_TTL_SECONDS = 7 * 24 * 3600
 APPLY_GRACE_SECONDS = 30.0  # after this, beat re-sends a recorded callback whose task was lost
 MAX_DUPLICATES_ON_TIMELINE = 5
-RAW_BODY_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class CallbackInbox:
             "type": "callback",
             "request_id": status["request_id"],
             "upstream_status": status["status"],
-            "raw": raw_body[:RAW_BODY_LIMIT],
+            "raw": clip(raw_body, RAW_BODY_CAP),
         }
         result = self._record(
             keys=[

@@ -17,9 +17,10 @@ import logging
 from typing import Any, cast
 
 from orchestrator.core import clock, keys
-from orchestrator.core.records import Event
+from orchestrator.core.records import PACKED_SNAPSHOT, Event, packed_snapshot_chunks
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
+from orchestrator.jobs import timeline
 from webhooks.outbound.scripts import run_script
 from webhooks.outbound.transport import Attempt
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, DEAD, SKIPPED = "pending", "delivered", "dead", "skipped"
 SETTLED = (DELIVERED, DEAD, SKIPPED)
+FINAL_EVENT_TYPES = frozenset({"job.completed", "job.failed", "job.canceled"})
 BULK_REPLAY_BATCH = 500
 
 
@@ -62,7 +64,7 @@ def record_attempt(svc: Services, evt: Event, number: int, url: str, attempt: At
         "url": safe_url(url),
         "status_code": attempt.status_code,
         "latency_ms": attempt.latency_ms,
-        "response": attempt.response,
+        "response": attempt.response,  # its first KB (transport.RESPONSE_EXCERPT_BYTES)
         "error": attempt.error,
         "retry_after": attempt.retry_after,
     }
@@ -90,6 +92,8 @@ def settle(svc: Services, evt: Event, state: str, reason: str) -> None:
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)
     pipe.execute()
+    _pack_snapshot(svc, evt)
+    _compact_if_final(svc, evt)
 
 
 def dead_letter(svc: Services, evt: Event, reason: str) -> None:
@@ -106,8 +110,26 @@ def dead_letter(svc: Services, evt: Event, reason: str) -> None:
     for key in (keys.event(evt.id), keys.event_attempts(evt.id)):
         pipe.expire(key, svc.retention_seconds)  # replayable as long as the job is kept
     pipe.execute()
+    _pack_snapshot(svc, evt)
     note(svc, evt.job_id, {"type": "dead_lettered", "event_id": evt.id, "reason": reason})
+    _compact_if_final(svc, evt)
     log.warning("event %s dead-lettered: %s", evt.id, reason)
+
+
+def _pack_snapshot(svc: Services, evt: Event) -> None:
+    """A settled event keeps its snapshot for the whole retention (a replay sends it again):
+    packed and cut into short fields, the hash stays a compact listpack. The same dict comes
+    back, so the same body is sent (tests/webhooks/outbound/test_delivery.py)."""
+    if evt.snapshot:
+        chunks = packed_snapshot_chunks(evt.snapshot)
+        run_script(svc, "event_pack", [keys.event(evt.id)], [PACKED_SNAPSHOT, *chunks])
+
+
+def _compact_if_final(svc: Services, evt: Event) -> None:
+    """The job's last event is settled: its timeline is complete until an operator acts, and
+    is kept packed for the retention (:mod:`orchestrator.jobs.timeline`)."""
+    if evt.type in FINAL_EVENT_TYPES:
+        timeline.compact(svc.redis, evt.job_id)
 
 
 def replay(svc: Services, event_id: str) -> bool:

@@ -13,7 +13,15 @@ from orchestrator.jobs import state, store
 from orchestrator.reconcile import steps
 from orchestrator.upstream import limiter, pause
 
-SCRIPTS = ("create_job", "due_claim", "limiter_acquire", "signin_attempt", "transition")
+SCRIPTS = (
+    "create_job",
+    "due_claim",
+    "limiter_acquire",
+    "signin_attempt",
+    "event_pack",
+    "timeline_compact",
+    "transition",
+)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

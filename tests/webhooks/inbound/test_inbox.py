@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core import keys
+from orchestrator.core.compact import RAW_BODY_CAP
 from orchestrator.jobs.store import NewJob
 from webhooks.inbound.inbox import MAX_DUPLICATES_ON_TIMELINE, CallbackInbox
 
@@ -37,6 +38,15 @@ def test_first_callback_is_recorded_for_a_task(svc, job_id):
     entry = svc.jobs.timeline(job_id)[-1]
     assert entry["type"] == "callback" and entry["duplicate"] is False
     assert entry["raw"] == '{"raw": 1}'
+
+
+def test_a_long_callback_body_is_kept_up_to_the_cap_and_says_it_was_cut(svc, job_id):
+    """Issue 12: raw bodies live on the timeline for the whole retention."""
+    body = '{"output": "' + "u" * 2000 + '"}'
+    CallbackInbox(svc.redis).record(job_id, STATUS, body)
+    raw = svc.jobs.timeline(job_id)[-1]["raw"]
+    assert raw.startswith(body[:RAW_BODY_CAP]) and len(raw) < len(body)
+    assert f"truncated: {len(body)} characters in all" in raw
 
 
 def test_duplicate_is_recognised_in_one_round_trip(svc, job_id, monkeypatch):

@@ -769,3 +769,25 @@ def test_patching_delivery_post_replaces_the_transport_of_every_attempt(
     assert delivery.deliver(dsvc, event_id) == delivery.DELIVERED
     assert sent == [(f"{endpoint.url}/h", event_id, client.webhook_secrets)]
     assert endpoint.requests == []
+
+
+def test_a_settled_event_keeps_its_snapshot_packed_and_sends_the_same_bytes_again(
+    dsvc, endpoint
+) -> None:
+    """Issue 12: the snapshot is packed once the event settles; a replay sends the very body
+    (same id, same data) the first delivery sent, and the job's timeline is packed whole."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(dsvc, client.id)
+    job_id = evt(dsvc, event_id)["job_id"]
+    assert delivery.deliver(dsvc, event_id) == "delivered"
+    stored = evt(dsvc, event_id)
+    assert "snapshot" not in stored and stored["snapshot_z0"]
+    assert all(len(v) <= 64 for v in stored.values())  # a listpack on a default Redis
+    timeline_elements = dsvc.redis.lrange(keys.timeline(job_id), 0, -1)
+    assert len(timeline_elements) == 1 and timeline_elements[0].startswith("z:")
+    assert [e["type"] for e in dsvc.jobs.timeline(job_id)][-1] == "delivery_attempt"
+    assert redeliver.redeliver(dsvc, event_id, "tester").ok
+    assert delivery.deliver(dsvc, event_id) == "delivered"
+    first, again = endpoint.requests
+    assert first["body"] == again["body"]
+    assert json.loads(again["body"])["id"] == event_id
