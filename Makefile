@@ -9,7 +9,7 @@ COVERAGE = --cov=orchestrator --cov=webhooks --cov=workers --cov=ops --cov-branc
            --cov-report=term:skip-covered --cov-fail-under=92
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-integration test-chaos test-model lint format bench bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory bench-enqueue clean
+.PHONY: help install demo test test-unit test-integration test-chaos test-model lint format bench bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -59,7 +59,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory bench-enqueue ## Run every benchmark
+bench: bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory ## Run every benchmark
 
 bench-reconcile: $(STAMP) ## Reconcile: 1,000,000 vs 10,000 stored jobs (1,000 due); catch-up rate of 20,000 due items
 	$(BIN)/python -m benchmarks.bench_reconcile
@@ -78,9 +78,6 @@ bench-memory: $(STAMP) ## Redis bytes and keys per finished job (500 jobs throug
 
 bench-http: $(STAMP) ## wrk against gunicorn: intake and Pixazo receiver req/s as ratios to a bare Flask view (needs wrk)
 	$(BIN)/python -m benchmarks.bench_http
-
-bench-enqueue: $(STAMP) ## Celery publishes per second: kombu's Redis transport vs ours (one client per channel)
-	$(BIN)/python -m benchmarks.bench_enqueue
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) $(CHAOS_LOG) .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov *.egg-info

@@ -8,6 +8,8 @@ import os
 import random
 import signal
 import subprocess
+import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,8 @@ from orchestrator.jobs.timeline import decode as timeline_entries
 from tests.conftest import System, start_system, wait_for
 
 MODEL = "pixverse-v6-text-to-video"
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_PAUSE_SECONDS = 0.5
 TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 # A dedicated system's timings: short submit timeout and grace so that unknown outcomes resolve
 # within a test, and a long submit budget so that 50% of 429s cannot exhaust it by chance.
@@ -56,20 +60,37 @@ def dedicated_system(
         stack.stop_all()
 
 
-def post_jobs(system: System, api_key: str, n: int, threads: int = 12) -> list[str]:
-    """Create ``n`` jobs concurrently; returns the ids of those intake answered 202."""
+def post_jobs(
+    system: System, api_key: str, n: int, threads: int = 12, retry_for: float = 0.0
+) -> list[str]:
+    """Create ``n`` jobs concurrently; returns the ids of those intake accepted.
+
+    With ``retry_for`` each job is posted with its own Idempotency-Key and retried, as a client
+    should, after a 503, a 429 or a lost connection until that many seconds have passed (a
+    replay answers 200 with the same job)."""
     session = system.api(api_key)
+    batch = uuid.uuid4().hex[:12]
 
     def one(i: int) -> str | None:
-        try:
-            answer = session.post(
-                f"{system.web}/v1/jobs",
-                json={"model": MODEL, "input": {"prompt": f"chaos {i}"}},
-                timeout=15,
-            )
-        except requests.RequestException:
-            return None
-        return answer.json()["id"] if answer.status_code == 202 else None
+        headers = {"Idempotency-Key": f"{batch}-{i}"} if retry_for else {}
+        give_up = time.monotonic() + retry_for
+        while True:
+            try:
+                answer = session.post(
+                    f"{system.web}/v1/jobs",
+                    json={"model": MODEL, "input": {"prompt": f"chaos {i}"}},
+                    headers=headers,
+                    timeout=15,
+                )
+            except requests.RequestException:
+                answer = None
+            if answer is not None and answer.status_code in ((200, 202) if retry_for else (202,)):
+                return str(answer.json()["id"])
+            if answer is not None and answer.status_code not in RETRYABLE_STATUSES:
+                return None
+            if time.monotonic() >= give_up:
+                return None
+            time.sleep(RETRY_PAUSE_SECONDS)
 
     with ThreadPoolExecutor(threads) as pool:
         return [job_id for job_id in pool.map(one, range(n)) if job_id]
