@@ -89,6 +89,28 @@ class Proc:
         return self.popen.poll() is None
 
 
+def redis_argv(port: int, datadir: Path, *extra: str, appendonly: bool = True) -> list[str]:
+    """A loopback redis-server that saves no snapshots (its append-only file, when on, is
+    fsynced on every write so that a kill loses nothing acknowledged)."""
+    datadir.mkdir(exist_ok=True)
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(datadir),
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "always",
+        *extra,
+    ]
+
+
 @dataclass
 class Stack:
     """Processes started together and stopped together."""
@@ -173,23 +195,7 @@ class Stack:
 
     def start_redis(self, port: int | None = None, appendonly: bool = False) -> tuple[Proc, str]:
         port = port or free_port()
-        datadir = self.workdir / f"redis-{port}"
-        datadir.mkdir(exist_ok=True)
-        argv = [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(datadir),
-            "--appendonly",
-            "yes" if appendonly else "no",
-            "--appendfsync",
-            "always",
-        ]
+        argv = redis_argv(port, self.workdir / f"redis-{port}", appendonly=appendonly)
         proc = self.spawn(f"redis-{port}", argv)
         url = f"redis://127.0.0.1:{port}/0"
         self.wait_until(proc, lambda: redis_answers(url), "redis ping")

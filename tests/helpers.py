@@ -26,6 +26,19 @@ from orchestrator.jobs.timeline import decode as timeline_entries
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
 
+# Debian's Chromium, as the browser tests drive it (headless, nothing fetched from outside).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TEST_DB = 14  # the system tests' database on the shared Redis
 SYSTEM_ENV = {

@@ -17,21 +17,10 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from orchestrator.core import keys
-from tests.helpers import wait_for
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 MODEL = "pixverse-v6-text-to-video"
 NAME, PASSWORD = "olga", "olga's long password"

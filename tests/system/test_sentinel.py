@@ -18,13 +18,19 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 
-from devtools.devstack import Proc, Stack, free_port, redis_answers, redis_server_binary
+from devtools.devstack import (
+    Proc,
+    Stack,
+    free_port,
+    redis_answers,
+    redis_argv,
+    redis_server_binary,
+)
 from tests.helpers import System, start_system, wait_for
 from tests.system.resilience_support import (
     MODEL,
@@ -65,26 +71,6 @@ class Failover:
         return int(addr[1]) if addr else None
 
 
-def _redis_argv(port: int, datadir: Path, *extra: str) -> list[str]:
-    datadir.mkdir(exist_ok=True)
-    return [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--dir",
-        str(datadir),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        *extra,
-    ]
-
-
 def _replica_in_sync(port: int) -> bool:
     try:
         info = redis.Redis(port=port, socket_timeout=1).info("replication")
@@ -105,11 +91,11 @@ def _sentinel_sees_replica(port: int) -> bool:
 
 def start_failover_set(stack: Stack) -> Failover:
     primary_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
-    primary = stack.spawn("redis-primary", _redis_argv(primary_port, stack.workdir / "primary"))
+    primary = stack.spawn("redis-primary", redis_argv(primary_port, stack.workdir / "primary"))
     stack.wait_until(primary, lambda: redis_answers(f"redis://127.0.0.1:{primary_port}"), "ping")
     replica = stack.spawn(
         "redis-replica",
-        _redis_argv(
+        redis_argv(
             replica_port, stack.workdir / "replica", "--replicaof", "127.0.0.1", str(primary_port)
         ),
     )

@@ -16,20 +16,10 @@ from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
 from orchestrator.core import catalog
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 LOOPBACK = "127.0.0.1"
 STEP_MS = 15_000
