@@ -45,6 +45,11 @@ def _unavailable(exc: BaseException) -> BrokerUnavailable:
     return BrokerUnavailable(f"broker unreachable ({type(exc).__name__})")
 
 
+def _errors(conn: Connection) -> tuple[type[BaseException], ...]:
+    """What a broker that is away raises, whichever transport ``conn`` uses."""
+    return (*conn.connection_errors, OperationalError, OSError)
+
+
 def _connect(conn: Connection) -> None:
     """Connect once, without kombu's retry-after-a-pause (a caller reports, never waits)."""
     conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0)
@@ -52,11 +57,6 @@ def _connect(conn: Connection) -> None:
 
 def depths_on(conn: Connection, queues: Iterable[str]) -> dict[str, int]:
     """Messages waiting (not yet handed to a worker) in each queue, on an open connection."""
-    errors: tuple[type[BaseException], ...] = (
-        *conn.connection_errors,
-        OperationalError,
-        OSError,
-    )
     try:
         _connect(conn)
         channel = conn.channel()
@@ -71,7 +71,7 @@ def depths_on(conn: Connection, queues: Iterable[str]) -> dict[str, int]:
                     channel = conn.channel()  # RabbitMQ closed the one that got the 404
         finally:
             channel.close()
-    except errors as exc:
+    except _errors(conn) as exc:
         raise _unavailable(exc) from exc
     return depths
 
@@ -90,5 +90,5 @@ def ping(broker_url: str) -> None:
         try:
             _connect(conn)
             conn.channel().close()  # kombu's Redis transport PINGs when it opens a channel
-        except (*conn.connection_errors, OperationalError, OSError) as exc:
+        except _errors(conn) as exc:
             raise _unavailable(exc) from exc

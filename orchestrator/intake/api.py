@@ -33,10 +33,9 @@ def _bearer() -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _check_rate(count: int, now: float) -> None:
-    """``count``: this request's number in the client's window of ``now`` (counted together
-    with the client lookup, ``ClientStore.authenticate_counted``)."""
-    window = int(now // RATE_WINDOW_SECONDS)
+def _check_rate(count: int, window: int, now: float) -> None:
+    """``count``: this request's number in the client's ``window`` (the one ``now`` falls in,
+    counted together with the client lookup, ``ClientStore.authenticate_counted``)."""
     limit = current().settings.client_rate_limit_per_minute
     if count > limit:
         retry = int((window + 1) * RATE_WINDOW_SECONDS - now) + 1
@@ -82,7 +81,7 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
             raise _unauthorized()
         client, count = found
         logcontext.bind(client_id=client.id)
-        _check_rate(count, now)
+        _check_rate(count, window, now)
         g.client = client
         return view(*args, **kwargs)
 
