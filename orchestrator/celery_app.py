@@ -60,16 +60,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_SECONDS,
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "worker_hijack_root_logger": False,
-        # Remote control (``celery inspect ping``, ``orchestrator worker ping``, Flower) and
-        # task events (Flower, celery-exporter). Remote control subscribes to a fanout, a
-        # pub/sub connection on Redis; kombu < 5.4 turned its loss in a Redis restart into an
-        # "Unrecoverable error" (celery/celery#8030, fixed by celery/kombu#2007), and kombu
-        # 5.7 also drops a half-open pub/sub connection after missed health checks (setup.cfg
-        # requires it). Events are only published, never subscribed to (gossip stays off).
-        # tests/system/test_chaos_crash.py's Redis restart keeps this proven.
+        # Remote control (``celery inspect ping``, ``orchestrator worker ping``, Flower). It
+        # subscribes to a fanout, a pub/sub connection on Redis; kombu < 5.4 turned its loss in
+        # a Redis restart into an "Unrecoverable error" (celery/celery#8030, fixed by
+        # celery/kombu#2007), and kombu 5.7 also drops a half-open pub/sub connection after
+        # missed health checks (setup.cfg requires it). tests/system/test_chaos_crash.py's Redis
+        # restart keeps this proven.
         "worker_enable_remote_control": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost about a sixth of a job's CPU (three JSON events per task run, each
+        # published), and nothing reads them unless a monitor listens. Workers send heartbeats
+        # always, and task events from the moment a monitor asks (Flower sends Celery's
+        # ``enable_events`` control when it starts; ``celery control enable_events`` does it by
+        # hand); ORCHESTRATOR_TASK_EVENTS=1 sends them from start-up, ``task-sent`` included
+        # (celery-exporter counts those, and no remote command can turn them on in a client).
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
         # Read by workers.watchdog: an idle worker whose queues fill for this long exits.
         "worker_stall_seconds": settings.worker_stall_seconds,
         # RedBeat keeps the schedule in Redis behind a lock: a second beat process waits

@@ -75,6 +75,7 @@ class Settings:
     client_rate_limit_per_minute: int = 600
     sentry_dsn: str = field(default="", repr=False)
     log_format: str = "text"
+    task_events: bool = False
     testing: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -231,6 +232,7 @@ def load_settings(
         "allow_http": allow_http,
         "testing": _bool("ORCHESTRATOR_TESTING", env.get("ORCHESTRATOR_TESTING", "")),
         "sentry_dsn": env.get("SENTRY_DSN", "").strip(),
+        "task_events": _bool("ORCHESTRATOR_TASK_EVENTS", env.get("ORCHESTRATOR_TASK_EVENTS", "")),
     }
     base = env.get("PIXAZO_BASE_URL", "").strip() or DEFAULT_PIXAZO_BASE_URL
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:

@@ -33,8 +33,16 @@ def test_rabbitmq_and_plain_redis_urls_pass_unchanged():
     assert config["redbeat_redis_options"] == {}  # never the broker's transport options
 
 
-def test_flower_and_celery_exporter_see_workers_and_tasks():
+def test_task_events_wait_for_a_monitor_unless_configured_on():
+    """Off by default (Flower turns them on with ``enable_events``); remote control always on."""
     config = celery_app.celery_config(make_settings())
+    assert config["worker_enable_remote_control"] is True
+    assert config["worker_send_task_events"] is False
+    assert config["task_send_sent_event"] is False
+
+
+def test_orchestrator_task_events_sends_them_from_start_up():
+    config = celery_app.celery_config(make_settings(task_events=True))
     assert config["worker_enable_remote_control"] is True
     assert config["worker_send_task_events"] is True
     assert config["task_send_sent_event"] is True

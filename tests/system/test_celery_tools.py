@@ -1,6 +1,7 @@
 """Celery's own tools against real workers: the liveness probe (``orchestrator worker ping``,
 a remote-control ping) answers for a live worker and exits 1 for a dead one, and task events
-reach a monitor the way Flower and celery-exporter read them."""
+reach a monitor the way Flower and celery-exporter read them: from the moment the monitor asks
+(Flower's ``enable_events``), or from start-up with ORCHESTRATOR_TASK_EVENTS=1."""
 
 from __future__ import annotations
 
@@ -93,18 +94,44 @@ def test_the_probe_answers_for_live_workers_and_fails_for_a_dead_one() -> None:
         assert code == 1 and answer == {"ok": False, "answered": [], "missing": []}
 
 
-def test_task_events_reach_a_monitor_as_flower_reads_them() -> None:
+def _run_jobs_under(monitor: Monitor, system, n: int = 3) -> list[str]:
+    _, key = system.new_client("events")
+    job_ids = post_jobs(system, key, n, threads=n)
+    assert wait_terminal(system, job_ids, 60, "jobs terminal") == {"completed": n}
+    wait_for(
+        lambda: monitor.succeeded[enqueue.DELIVER] >= len(job_ids),
+        30,
+        what="delivery tasks succeeded",
+    )
+    return job_ids
+
+
+def test_task_events_reach_a_monitor_once_it_enables_them_as_flower_does() -> None:
     with dedicated_system() as (_, system, _):
         monitor = Monitor(system.orch.env["REDIS_URL"])
         try:
-            _, key = system.new_client("events")
-            job_ids = post_jobs(system, key, 3, threads=3)
-            assert wait_terminal(system, job_ids, 60, "jobs terminal") == {"completed": 3}
-            wait_for(
-                lambda: monitor.succeeded[enqueue.DELIVER] >= len(job_ids),
-                30,
-                what="delivery tasks succeeded",
-            )
+            _, key = system.new_client("quiet")
+            quiet = post_jobs(system, key, 2, threads=2)
+            assert wait_terminal(system, quiet, 60, "jobs terminal") == {"completed": 2}
+            assert monitor.seen["task-received"] == 0  # nobody asked: no task events
+            assert monitor.seen["worker-heartbeat"] >= 1  # heartbeats always
+            replies = monitor.app.control.enable_events(reply=True, timeout=2)
+            assert len(replies) == 3, replies  # worker, delivery and reconcile all answered
+            job_ids = _run_jobs_under(monitor, system)
+        finally:
+            monitor.stop()
+    print(f"\ntask events seen by a monitor: {dict(monitor.seen)}")
+    assert monitor.seen["task-sent"] == 0  # a client's, only with ORCHESTRATOR_TASK_EVENTS=1
+    assert monitor.seen["task-started"] >= len(job_ids)
+    assert monitor.received[enqueue.SUBMIT] >= len(job_ids)
+    assert monitor.succeeded[enqueue.SUBMIT] >= len(job_ids)
+
+
+def test_orchestrator_task_events_sends_every_task_event_from_start_up() -> None:
+    with dedicated_system(env={"ORCHESTRATOR_TASK_EVENTS": "1"}) as (_, system, _):
+        monitor = Monitor(system.orch.env["REDIS_URL"])
+        try:
+            job_ids = _run_jobs_under(monitor, system)
         finally:
             monitor.stop()
     print(f"\ntask events seen by a monitor: {dict(monitor.seen)}")

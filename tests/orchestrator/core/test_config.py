@@ -84,6 +84,7 @@ def test_values_are_read():
         ("ORCHESTRATOR_SECRET_KEY", "short"),
         ("ORCHESTRATOR_ALLOW_HTTP", "maybe"),
         ("ORCHESTRATOR_TESTING", "maybe"),
+        ("ORCHESTRATOR_TASK_EVENTS", "maybe"),
         ("ORCHESTRATOR_STUCK_AFTER_SECONDS", "soon"),
         ("ORCHESTRATOR_STUCK_AFTER_SECONDS", "0"),
         ("ORCHESTRATOR_JOB_DEADLINE_SECONDS", "-5"),
