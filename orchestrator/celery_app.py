@@ -14,7 +14,7 @@ from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from flask import Flask
 
-from orchestrator.core import enqueue, logcontext, metrics, redis_conn
+from orchestrator.core import enqueue, kombu_redis, logcontext, metrics, redis_conn
 from orchestrator.core.config import Settings
 from orchestrator.core.ids import is_id
 from orchestrator.jobs.retention import TRIM_EVERY_SECONDS
@@ -42,6 +42,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     redbeat_url, redbeat_options = redis_conn.redbeat_options(settings.redis_url)
     return {
         "broker_url": broker_url,
+        # Cheap redis clients for kombu's per-call ones (orchestrator/core/kombu_redis.py).
+        "broker_transport": kombu_redis.transport_for(broker_url),
         BROKER_URL_CONF: settings.broker_url,
         "task_ignore_result": True,
         "result_backend": None,
