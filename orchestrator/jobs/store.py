@@ -87,19 +87,20 @@ class JobStore:
             "client_id": job.client_id,
             "status": JobState.QUEUED.value,
             "model": job.model,
-            "input": json.dumps(job.input),
-            "metadata": json.dumps(job.metadata),
-            "callback_url": job.callback_url or "",
-            "estimated_cost_usd": ""
-            if job.estimated_cost_usd is None
-            else repr(job.estimated_cost_usd),
-            "attempts": "0",
+            "input": _compact_json(job.input),
             GENERATION: "1",
             "webhook_mode": job.webhook_mode,
-            "warnings": json.dumps(list(job.warnings)),
             "created_at": stamp,
             "updated_at": stamp,
             "created_ms": str(int(moment * 1000)),
+            **_unless_empty(
+                metadata=_compact_json(job.metadata) if job.metadata else "",
+                callback_url=job.callback_url or "",
+                estimated_cost_usd=""
+                if job.estimated_cost_usd is None
+                else repr(job.estimated_cost_usd),
+                warnings=_compact_json(list(job.warnings)) if job.warnings else "",
+            ),
             **commit.job_fields(),
         }
         idem_key = keys.idempotency(job.client_id, idempotency_key) if idempotency_key else ""
@@ -411,3 +412,14 @@ def error_code(raw: Mapping[str, str]) -> str | None:
 
 def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _unless_empty(**fields: str) -> dict[str, str]:
+    """The job fields that say something: an absent field reads as its empty default (no
+    metadata, callback URL, price or warnings; ``attempts`` is absent until the first submit
+    counts it), so a job hash does not keep field names for nothing (issue 12)."""
+    return {name: value for name, value in fields.items() if value}
