@@ -261,3 +261,17 @@ def test_set_fields_are_stored_compactly(svc):
     assert json.loads(stored["warnings"]) == [{"field": "seed", "message": "ignored"}]
     rendered = svc.jobs.get(jid)
     assert rendered["metadata"] == {"k": "v"} and rendered["warnings"] == list(full.warnings)
+
+
+def test_a_request_binding_has_a_short_key_and_one_bound_the_old_way_still_reads(svc):
+    request = "pixverse-v6-text-to-video_07ab773d-8201-4a85-a8da-9ded3e01d148"
+    svc.jobs.bind_request(request, "job_new", 600)
+    (name,) = [k for k in svc.redis.scan_iter() if svc.redis.get(k) == "job_new"]
+    assert name.startswith("rqid:") and len(name) < 24 and request not in name
+    assert 0 < svc.redis.ttl(name) <= 600
+    assert svc.jobs.job_for_request(request) == "job_new"
+    svc.redis.set(keys.request_id("pv-old"), "job_old", ex=600)  # as stored before issue 12
+    assert svc.jobs.job_for_request("pv-old") == "job_old"
+    assert svc.jobs.job_for_request("pv-unknown") is None
+    svc.jobs.bind_request("pv-old", "job_rebound", 600)
+    assert svc.jobs.job_for_request("pv-old") == "job_rebound"
