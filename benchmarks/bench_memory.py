@@ -32,6 +32,7 @@ from benchmarks.bench_pipeline import (
     redis_footprint,
 )
 from benchmarks.loadgen import offer
+from orchestrator.core import keys
 from orchestrator.core.clients import ClientStore
 from orchestrator.jobs import timeline as timelines
 
@@ -45,6 +46,8 @@ _ID = re.compile(r"(?<=:)[^:]*\d[^:]*")
 
 
 def key_type(name: str) -> str:
+    if name.startswith(keys.request_binding("")):  # a digest may have no digit
+        return keys.request_binding("ID")
     return _ID.sub("ID", name)
 
 
