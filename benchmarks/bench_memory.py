@@ -14,6 +14,7 @@ Run the same file on an older checkout to compare layouts in one session. The ta
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
 from collections import defaultdict
@@ -31,7 +32,9 @@ from benchmarks.bench_pipeline import (
     redis_footprint,
 )
 from benchmarks.loadgen import offer
+from orchestrator.core import keys
 from orchestrator.core.clients import ClientStore
+from orchestrator.jobs import timeline as timelines
 
 JOBS = 500
 RATE = 25  # jobs/s offered: well under saturation, so the run measures memory, not backlog
@@ -43,6 +46,8 @@ _ID = re.compile(r"(?<=:)[^:]*\d[^:]*")
 
 
 def key_type(name: str) -> str:
+    if name.startswith(keys.request_binding("")):  # a digest may have no digit
+        return keys.request_binding("ID")
     return _ID.sub("ID", name)
 
 
@@ -60,7 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--listpack-value",
         type=int,
-        help="set the server's hash-max-listpack-value (default 64) before the run",
+        help="override the server's hash-max-listpack-value before the run (default: the "
+        "production setting devstack.redis_argv starts Redis with)",
+    )
+    parser.add_argument(
+        "--sample", action="store_true", help="print one finished job's keys field by field"
     )
     args = parser.parse_args(argv)
     with deployment() as dep:
@@ -130,6 +139,23 @@ def main(argv: list[str] | None = None) -> None:
                 f" {size / max(finished, 1):>10,.1f}"
             )
         print("(index sorted sets hold every job: their bytes/job are their members' share)")
+        if args.sample and offered.accepted_ids:
+            print_sample(r, offered.accepted_ids[0])
+
+
+def print_sample(r: redis.Redis, job_id: str) -> None:
+    """One finished job's keys as stored: each hash field's length, each list element's."""
+    for name in sorted(str(k) for k in r.scan_iter(match=f"*{job_id}*", count=SCAN_COUNT)):
+        kind = str(r.type(name))
+        print(f"{name} {kind} {r.object('encoding', name)} {r.memory_usage(name, samples=0)} B")
+        if kind == "hash":
+            for field, value in sorted(r.hgetall(name).items()):
+                print(f"  {field:<28} {len(value):>5}  {value[:90]!r}")
+        elif kind == "list":
+            for value in r.lrange(name, 0, -1):
+                print(f"  [{len(value):>5}] {value[:90]!r}")
+            if name.endswith(":timeline"):
+                print(f"  decoded: {json.dumps(timelines.decode(r.lrange(name, 0, -1)))}")
 
 
 if __name__ == "__main__":

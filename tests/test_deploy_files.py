@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.devstack import redis_argv
 from orchestrator.core.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,3 +203,12 @@ def test_compose_redis_keeps_job_hashes_compact():
     raising it keeps the hash a listpack, about half the bytes per job (make bench-memory)."""
     command = yaml.safe_load(COMPOSE.read_text())["services"]["redis"]["command"]
     assert "--hash-max-listpack-value 1024" in command
+
+
+def test_the_dev_stack_and_benchmarks_run_redis_with_the_production_setting(tmp_path):
+    """``make bench-memory`` measures what production keeps: the stack's redis-server line
+    (devstack.redis_argv) carries compose.yaml's hash-max-listpack-value."""
+    command = shlex.split(yaml.safe_load(COMPOSE.read_text())["services"]["redis"]["command"])
+    production = command[command.index("--hash-max-listpack-value") + 1]
+    argv = redis_argv(6379, tmp_path / "redis")
+    assert argv[argv.index("--hash-max-listpack-value") + 1] == production

@@ -85,7 +85,15 @@ def client_model_index(client_id: str, model: str) -> str:
 
 
 def request_id(upstream_request_id: str) -> str:
+    """String: the job a Pixazo request belongs to, as bound before issue 12 (read only: such
+    bindings expire with their TTL; new ones are :func:`request_binding`)."""
     return f"reqid:{upstream_request_id}"
+
+
+def request_binding(request_digest: str) -> str:
+    """String: the job a Pixazo request belongs to, named by a digest of the request id
+    (JobStore.bind_request): a short key name, where Pixazo's ids run to 60 characters."""
+    return f"rqid:{request_digest}"
 
 
 def callback_seen(job_id: str, upstream_request_id: str, upstream_status: str) -> str:

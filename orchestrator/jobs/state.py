@@ -75,6 +75,11 @@ GEN_ATTEMPTS = "gen_attempts"  # submits in this generation: the retry budget's 
 # When Pixazo's terminal status reached us (unix s): the event lag metric counts from it to the
 # consumer's 2xx; written with the terminal move, so the event's snapshot carries it.
 UPSTREAM_RECEIVED_AT = "upstream_received_at"
+# Fields that only a job in flight needs, deleted by the move into a terminal state so that a
+# finished job does not keep them for its retention (issue 12): the attempt that held the job
+# and the submits of this generation. An operator's retry writes both afresh (actions.retry), and
+# a late submit answer is settled by the job's state and request, not by them.
+IN_FLIGHT_ONLY: Mapping[str, None] = {ATTEMPT_TOKEN: None, GEN_ATTEMPTS: None}
 MAY_BE_CHARGED = {CHARGE_RISK: "1"}
 UNCLAIMED = {"request_id": ""}  # guard: no request of Pixazo's is bound to the job yet
 IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what was sent
@@ -244,6 +249,8 @@ class StateMachine:
         event_type = EVENT_FOR_STATE.get(to, "") if emit else ""
         event_id = new_id("evt", moment) if event_type else ""
         encoded = {k: (None if v is None else _encode(v)) for k, v in (fields or {}).items()}
+        if to in TERMINAL:
+            encoded = {**IN_FLIGHT_ONLY, **encoded}
         script_keys = transition_keys(job_id, *identity, event_id, public)
         for _ in range(_BUDGET_READS):
             budget_keys, budget_arg = self._budget_step(job_id, identity[0], to, commit)

@@ -7,6 +7,7 @@ jobs (with their idempotency key, in one atomic step) and holds the readers.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import math
@@ -29,6 +30,9 @@ JOB_PREFIX = "job"
 _SCAN_CHUNK = 200
 _CREATED = 1  # create_job.lua's answers: created, replayed (0), refused by the budget (2, 3)
 _REFUSED = (2, 3)
+# A request binding's key names 96 bits of the request id's SHA-256 (16 characters): no two of
+# the requests a retention keeps come near sharing one.
+_BINDING_DIGEST_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,20 @@ class JobStore:
             "client_id": job.client_id,
             "status": JobState.QUEUED.value,
             "model": job.model,
-            "input": json.dumps(job.input),
-            "metadata": json.dumps(job.metadata),
-            "callback_url": job.callback_url or "",
-            "estimated_cost_usd": ""
-            if job.estimated_cost_usd is None
-            else repr(job.estimated_cost_usd),
-            "attempts": "0",
+            "input": _compact_json(job.input),
             GENERATION: "1",
             "webhook_mode": job.webhook_mode,
-            "warnings": json.dumps(list(job.warnings)),
             "created_at": stamp,
             "updated_at": stamp,
             "created_ms": str(int(moment * 1000)),
+            **_unless_empty(
+                metadata=_compact_json(job.metadata) if job.metadata else "",
+                callback_url=job.callback_url or "",
+                estimated_cost_usd=""
+                if job.estimated_cost_usd is None
+                else repr(job.estimated_cost_usd),
+                warnings=_compact_json(list(job.warnings)) if job.warnings else "",
+            ),
             **commit.job_fields(),
         }
         idem_key = keys.idempotency(job.client_id, idempotency_key) if idempotency_key else ""
@@ -184,11 +189,14 @@ class JobStore:
         return timelines.read(self._redis, job_id, limit)
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
-        value = cast(str | None, self._redis.get(keys.request_id(upstream_request_id)))
-        return value or None
+        """The job bound to a Pixazo request id, by either form of the binding (one round
+        trip): a binding written before the digest form lives out its TTL."""
+        names = [_binding_key(upstream_request_id), keys.request_id(upstream_request_id)]
+        found = cast("list[str | None]", self._redis.mget(names))
+        return next((value for value in found if value), None)
 
     def bind_request(self, upstream_request_id: str, job_id: str, ttl_seconds: int) -> None:
-        self._redis.set(keys.request_id(upstream_request_id), job_id, ex=ttl_seconds)
+        self._redis.set(_binding_key(upstream_request_id), job_id, ex=ttl_seconds)
 
     def list_ids(
         self,
@@ -411,3 +419,20 @@ def error_code(raw: Mapping[str, str]) -> str | None:
 
 def _json(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
+
+
+def _binding_key(upstream_request_id: str) -> str:
+    """The request binding's key: 96 bits of SHA-256 of the request id, url-safe base64."""
+    digest = hashlib.sha256(upstream_request_id.encode("utf-8")).digest()[:_BINDING_DIGEST_BYTES]
+    return keys.request_binding(base64.urlsafe_b64encode(digest).decode("ascii"))
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _unless_empty(**fields: str) -> dict[str, str]:
+    """The job fields that say something: an absent field reads as its empty default (no
+    metadata, callback URL, price or warnings; ``attempts`` is absent until the first submit
+    counts it), so a job hash does not keep field names for nothing (issue 12)."""
+    return {name: value for name, value in fields.items() if value}

@@ -7,9 +7,13 @@ import itertools
 import pytest
 
 from orchestrator.core import keys
+from orchestrator.core.records import Event
 from orchestrator.jobs.state import (
     ALLOWED,
+    ATTEMPT_TOKEN,
     EVENT_FOR_STATE,
+    GEN_ATTEMPTS,
+    IN_FLIGHT_ONLY,
     PUBLIC_STATUS,
     PUBLIC_STATUSES,
     STATE_DUE_SET,
@@ -314,3 +318,38 @@ def test_a_move_from_any_of_several_states_touches_only_the_keys_it_passes(svc, 
     touched = changed(before, snapshot(svc.redis))
     assert keys.client_status_index(CLIENT, "processing") in touched
     assert touched <= set(spy.keys), touched - set(spy.keys)
+
+
+@pytest.mark.parametrize("terminal", sorted(TERMINAL))
+def test_a_terminal_move_drops_the_fields_only_a_job_in_flight_needs(svc, terminal):
+    """Issue 12: the attempt token and this generation's submit count are not kept for the
+    retention; the event's snapshot, written in the same step, has them no more either."""
+    job_id = job_in(svc, S.QUEUED)
+    svc.states.transition(
+        job_id,
+        expected=[S.QUEUED],
+        to=S.SUBMITTING,
+        fields={ATTEMPT_TOKEN: "t1"},
+        incr=("attempts", GEN_ATTEMPTS),
+    )
+    assert set(IN_FLIGHT_ONLY) <= set(svc.jobs.get_raw(job_id))
+    result = svc.states.transition(job_id, expected=[S.SUBMITTING], to=terminal, emit=True)
+    assert result.applied and result.event_created
+    raw = svc.jobs.get_raw(job_id)
+    assert not set(IN_FLIGHT_ONLY) & set(raw) and raw["attempts"] == "1"
+    snap = Event.from_hash(svc.redis.hgetall(keys.event(result.event_id))).snapshot
+    assert snap["status"] == terminal.value and not set(IN_FLIGHT_ONLY) & set(snap)
+
+
+def test_a_non_terminal_move_keeps_the_attempt(svc):
+    job_id = job_in(svc, S.QUEUED)
+    svc.states.transition(
+        job_id,
+        expected=[S.QUEUED],
+        to=S.SUBMITTING,
+        fields={ATTEMPT_TOKEN: "t1"},
+        incr=(GEN_ATTEMPTS,),
+    )
+    svc.states.transition(job_id, expected=[S.SUBMITTING], to=S.SUBMITTED)
+    raw = svc.jobs.get_raw(job_id)
+    assert raw[ATTEMPT_TOKEN] == "t1" and raw[GEN_ATTEMPTS] == "1"

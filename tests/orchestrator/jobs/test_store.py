@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 
 import pytest
 
 from orchestrator.core import keys
+from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import IDEMPOTENCY_TTL_SECONDS, NewJob, decode_cursor, encode_cursor
 from orchestrator.services import FIRST_SUBMIT_GRACE_SECONDS
 from tests.orchestrator.script_keys import KeysSpy, changed, snapshot
@@ -207,3 +209,69 @@ def test_create_touches_only_the_keys_it_passes(svc, monkeypatch, idempotency_ke
     touched = changed(before, snapshot(svc.redis))
     assert keys.job(jid) in touched and keys.client_model_index("cli_a", "pixverse") in touched
     assert touched <= set(spy.keys), touched - set(spy.keys)
+
+
+def test_a_job_hash_keeps_no_empty_fields_and_reads_like_one_that_spelled_them_out(svc):
+    """Issue 12: a field left at its empty default is not stored. A job written before
+    (every field spelled out, input with spaces) reads the same, and still moves."""
+    bare = NewJob("cli_a", "pixverse", {"prompt": "p", "n": 1}, {}, None, None, "terminal")
+    jid = svc.jobs.create(bare, now=NOW).job_id
+    stored = svc.jobs.get_raw(jid)
+    assert stored is not None
+    assert not {"metadata", "callback_url", "estimated_cost_usd", "warnings", "attempts"} & set(
+        stored
+    )
+    assert "" not in stored.values() and stored["input"] == '{"prompt":"p","n":1}'
+    old_id = jid.replace("job_", "job_0", 1)[: len(jid)]
+    old = {
+        **stored,
+        "id": old_id,
+        "input": json.dumps(bare.input),
+        "metadata": "{}",
+        "callback_url": "",
+        "estimated_cost_usd": "",
+        "attempts": "0",
+        "warnings": "[]",
+    }
+    svc.redis.hset(keys.job(old_id), mapping=old)
+    assert svc.jobs.get(old_id) == {**svc.jobs.get(jid), "id": old_id, "job_id": old_id}
+    for job_id in (jid, old_id):
+        moved = svc.states.transition(
+            job_id, expected=[JobState.QUEUED], to=JobState.SUBMITTING, incr=("attempts",)
+        )
+        assert moved.applied and svc.jobs.get(job_id)["attempts"] == 1
+
+
+def test_set_fields_are_stored_compactly(svc):
+    full = NewJob(
+        "cli_a",
+        "pixverse",
+        {"prompt": "p"},
+        {"k": "v"},
+        "https://x.test/h",
+        0.25,
+        "terminal",
+        warnings=({"field": "seed", "message": "ignored"},),
+    )
+    jid = svc.jobs.create(full, now=NOW).job_id
+    stored = svc.jobs.get_raw(jid)
+    assert stored is not None
+    assert stored["metadata"] == '{"k":"v"}' and stored["callback_url"] == "https://x.test/h"
+    assert stored["estimated_cost_usd"] == "0.25"
+    assert json.loads(stored["warnings"]) == [{"field": "seed", "message": "ignored"}]
+    rendered = svc.jobs.get(jid)
+    assert rendered["metadata"] == {"k": "v"} and rendered["warnings"] == list(full.warnings)
+
+
+def test_a_request_binding_has_a_short_key_and_one_bound_the_old_way_still_reads(svc):
+    request = "pixverse-v6-text-to-video_07ab773d-8201-4a85-a8da-9ded3e01d148"
+    svc.jobs.bind_request(request, "job_new", 600)
+    (name,) = [k for k in svc.redis.scan_iter() if svc.redis.get(k) == "job_new"]
+    assert name.startswith("rqid:") and len(name) < 24 and request not in name
+    assert 0 < svc.redis.ttl(name) <= 600
+    assert svc.jobs.job_for_request(request) == "job_new"
+    svc.redis.set(keys.request_id("pv-old"), "job_old", ex=600)  # as stored before issue 12
+    assert svc.jobs.job_for_request("pv-old") == "job_old"
+    assert svc.jobs.job_for_request("pv-unknown") is None
+    svc.jobs.bind_request("pv-old", "job_rebound", 600)
+    assert svc.jobs.job_for_request("pv-old") == "job_rebound"
