@@ -102,9 +102,10 @@ def submit_job(
         if existing is None:  # expired under the key: behave as a fresh request would
             raise ApiError(409, "idempotency_conflict", "The job of this key no longer exists.")
         return existing, False
-    # The answer is the job as stored, read before the submit is enqueued: once it is, a fast
-    # worker may move the job on, and a 202 must still say "queued" (the state it was accepted in).
-    created = svc.jobs.get(result.job_id)
+    # The answer is the job as the create step stored it, not read back after the submit is
+    # enqueued: once it is, a fast worker may move the job on, and a 202 must still say
+    # "queued" (the state it was accepted in).
+    created = result.job
     enqueue.submit(result.job_id)
     if result.period is not None:
         budgets.warn_if_near(

@@ -58,6 +58,9 @@ class CreateResult:
     budget_micros: int | None = None  # the client's budget when the job was created
     committed_micros: int = 0  # the client's committed spend for the month, this job included
     period: budgets.Period | None = None
+    # The public job object as created (rendered from the fields the create step wrote, so
+    # the intake answers without reading the job back); None unless ``created``.
+    job: dict[str, Any] | None = None
 
 
 class JobStore:
@@ -145,6 +148,7 @@ class JobStore:
                 budget_micros=int(answer[0]) if answer[0] != "" else None,
                 committed_micros=int(answer[1]),
                 period=commit.period,
+                job=render(fields),
             )
         if code in _REFUSED:
             refusal = budgets.refusal(answer[0], answer[1], commit, job.model)

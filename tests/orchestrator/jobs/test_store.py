@@ -275,3 +275,26 @@ def test_a_request_binding_has_a_short_key_and_one_bound_the_old_way_still_reads
     assert svc.jobs.job_for_request("pv-unknown") is None
     svc.jobs.bind_request("pv-old", "job_rebound", 600)
     assert svc.jobs.job_for_request("pv-old") == "job_rebound"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "metadata": {"order": 7, "tags": ["a"]},
+            "callback_url": "https://consumer.example/hook",
+            "estimated_cost_usd": 0.65,
+            "warnings": ({"code": "renamed", "message": "x"},),
+        },
+    ],
+)
+def test_the_created_job_is_the_job_a_read_returns(svc, extra):
+    """The intake answers with ``CreateResult.job`` instead of reading the job back."""
+    new = NewJob(**{**job().__dict__, **extra})
+    result = svc.jobs.create(new)
+    assert result.created and result.job is not None
+    assert result.job == svc.jobs.get(result.job_id)
+    replay = svc.jobs.create(new, idempotency_key="k1")
+    again = svc.jobs.create(new, idempotency_key="k1")
+    assert replay.job is not None and again.job is None  # a replay reads the job it names
