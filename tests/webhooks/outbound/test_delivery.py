@@ -25,7 +25,7 @@ from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
 from tests.conftest import make_settings
-from webhooks.outbound import delivery, endpoints, redeliver, scripts, transport
+from webhooks.outbound import connections, delivery, endpoints, redeliver, scripts, transport
 
 S = JobState
 
@@ -392,7 +392,7 @@ def test_https_goes_to_the_pinned_address_with_sni_and_certificate_checked_for_t
     headers = {"Content-Type": "application/json"}
     refused = transport.send(target, b"{}", headers, 2.0)  # self-signed: not trusted by default
     assert refused.status_code is None and "SSL" in refused.error
-    monkeypatch.setattr(transport.certifi, "where", lambda: cert)
+    monkeypatch.setattr(connections.certifi, "where", lambda: cert)
     answer = transport.send(target, b"{}", headers, 2.0)
     assert answer.status_code == 200, answer.error
     assert "hooks.acme.test" in names
