@@ -18,6 +18,7 @@ CERT_REQUIRED against the bundle, for the URL's name (SNI and hostname match).
 from __future__ import annotations
 
 import os
+import queue
 import time
 from typing import Any
 
@@ -62,13 +63,19 @@ class _PoolMixin:
         return conn
 
     def _put_conn(self, conn: Any) -> None:
-        pool = getattr(self, "pool", None)
-        if conn is not None and (pool is None or pool.full()):
-            conn.close()  # quietly: urllib3 would log a warning for each one
-            conn = None
+        """urllib3's, without its warning for each connection beyond the pool's size (more
+        than ``PER_KEY`` attempts to one address at once): such a one is closed quietly."""
         if conn is not None:
             conn.idle_since = time.monotonic()
-        super()._put_conn(conn)  # type: ignore[misc]
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            try:
+                pool.put(conn, block=False)
+                return
+            except queue.Full:
+                pass
+        if conn is not None:
+            conn.close()
 
 
 class _Pool(_PoolMixin, HTTPConnectionPool):
