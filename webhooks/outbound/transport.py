@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import ssl
 import threading
@@ -81,6 +82,12 @@ class _Watchdog:
         with self._wake:
             return len(self._heap)
 
+    def forget(self) -> None:
+        """In a forked child: the parent's attempts (and their sockets) are not its own."""
+        self._wake = threading.Condition()
+        self._heap = []
+        self._thread = None
+
     def _run(self) -> None:
         with self._wake:
             while True:
@@ -135,6 +142,7 @@ class Deadline:
 
 
 _WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.forget)
 
 
 def _error_name(exc: Exception) -> str:

@@ -4,6 +4,7 @@ thread for every attempt's wall-clock deadline."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -288,4 +289,19 @@ def test_the_watchdog_expires_each_deadline_in_order_of_its_end(server):
         assert short_one.expired and not long_one.expired
     pools.checkin(late_pool, late, reusable=False)
     pools.checkin(soon_pool, soon, reusable=False)
+    pools.clear()
+
+
+def test_a_forked_child_does_not_watch_its_parents_attempts(server):
+    pools = connections.Pools()
+    pool, conn = pools.checkout(server.target(), 1.0)
+    conn.connect()
+    with transport.Deadline(conn, 0.3):
+        pid = os.fork()
+        if pid == 0:  # the child: its watchdog must never shut the parent's socket
+            time.sleep(0.6)
+            os._exit(0 if len(transport._WATCHDOG) == 0 else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    pools.checkin(pool, conn, reusable=False)
     pools.clear()
