@@ -6,7 +6,6 @@ Screenshots of the dashboard and a job page go to ``artifacts/``."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from orchestrator.core import keys
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, wait_for
+from webhooks.outbound import outbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -67,10 +67,7 @@ def submit(system, key: str, prompt: str) -> str:
 
 
 def attempts_of(system, event_id: str) -> list[int | None]:
-    return [
-        json.loads(x)["status_code"]
-        for x in system.redis.lrange(f"{keys.event(event_id)}:attempts", 0, -1)
-    ]
+    return [a["status_code"] for a in outbox.attempt_log(system.redis, event_id)]
 
 
 def test_operator_retries_and_redelivers_in_a_real_browser(system, page):

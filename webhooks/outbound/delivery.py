@@ -11,7 +11,12 @@
   whatever happens.
 - handle (``_handle``): record the attempt, then success (settle), 410 Gone (disable the client's
   endpoint, dead-letter) or failure: reschedule along the retry schedule (data, from the
-  settings, with jitter, never sooner than a ``Retry-After``), dead-letter once it is exhausted.
+  settings, with jitter, never sooner than a ``Retry-After``), dead-letter once it is exhausted;
+  all of it, with the lease and the lock given back, in one Lua step (``outbox.finish``).
+
+Round trips of one delivery: the event read; the lock taken with the event read again and its
+client (one pipeline); the lease; the finish step; the timeline's packing when the job's last
+event settles. A job's first event does not look for earlier ones.
 
 The event's lock and the endpoint lease are held for the attempt's deadline plus a margin, so
 neither lapses while the attempt runs, and a re-send from beat finds the event in flight instead
@@ -39,6 +44,7 @@ import time
 from dataclasses import dataclass
 
 from orchestrator.core import clock, keys, logcontext, metrics
+from orchestrator.core.clients import Client
 from orchestrator.core.due import DueSet
 from orchestrator.core.records import Event
 from orchestrator.core.services import Services
@@ -51,6 +57,7 @@ from webhooks.outbound.endpoints import (
     Endpoint,
     endpoint_for,
     endpoint_hash,
+    endpoint_of,
     hold_seconds,
     lease,
     release,
@@ -59,19 +66,23 @@ from webhooks.outbound.outbox import (
     DEAD,
     DELIVERED,
     PENDING,
+    RETRY,
     SETTLED,
     SKIPPED,
+    Sent,
+    Settlement,
+    compact_if_final,
     dead_letter,
     dead_since,
     earlier_pending,
+    finish,
     get_event,
-    note,
-    record_attempt,
     replay,
     reschedule,
     settle,
 )
 from webhooks.outbound.scripts import run_script
+from webhooks.outbound.settled import event_from_hash
 from webhooks.outbound.signing import event_body, sign
 from webhooks.outbound.transport import Attempt, ms_since, post
 
@@ -128,24 +139,41 @@ def deliver(svc: Services, event_id: str) -> str:
     if first is not None:
         logcontext.bind(job_id=first.job_id, client_id=first.client_id)
     waiting = _wait_reason(svc, first, event_id, clock.now())
-    if waiting:
-        return waiting
-    lock = keys.delivery_lock(event_id)
+    if waiting or first is None:
+        return waiting or "skipped"
     token = random_tokens.token_hex(8)
-    if not svc.redis.set(lock, token, nx=True, ex=int(hold_seconds(svc)) + 1):
+    taken, evt, client = _lock_and_read(svc, event_id, first.client_id, token)
+    if not taken:
         return "locked"
+    unlocked = False
     try:
-        evt = get_event(svc, event_id)  # again: another delivery may have settled it meanwhile
+        # read again under the lock: another delivery may have settled it meanwhile
         now = clock.now()
         waiting = _wait_reason(svc, evt, event_id, now)
         if waiting or evt is None:
             return waiting or "skipped"
-        prepared = _prepare(svc, evt, now)
+        prepared = _prepare(svc, evt, client, now)
         if isinstance(prepared, str):
             return prepared
-        return _handle(svc, evt, prepared.url, _call(svc, evt, prepared))
+        attempt = _call(svc, evt, prepared)
+        unlocked = True  # the finish step releases the lock with the rest
+        return _handle(svc, evt, prepared, attempt, token)
     finally:
-        run_script(svc, "delivery_unlock", [lock], [token])
+        if not unlocked:
+            run_script(svc, "delivery_unlock", [keys.delivery_lock(event_id)], [token])
+
+
+def _lock_and_read(
+    svc: Services, event_id: str, client_id: str, token: str
+) -> tuple[bool, Event | None, Client | None]:
+    """The event's lock, the event as it is now and its client, in one round trip."""
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.set(keys.delivery_lock(event_id), token, nx=True, ex=int(hold_seconds(svc)) + 1)
+    pipe.hgetall(keys.event(event_id))
+    pipe.hgetall(keys.client(client_id))
+    taken, raw, client = pipe.execute()
+    evt = event_from_hash(raw) if raw else None
+    return bool(taken), evt, Client.from_hash(client) if client else None
 
 
 def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) -> str:
@@ -162,12 +190,12 @@ def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) ->
     return ""
 
 
-def _prepare(svc: Services, evt: Event, now: float) -> Prepared | str:
+def _prepare(svc: Services, evt: Event, client: Client | None, now: float) -> Prepared | str:
     """Ordering, endpoint and lease of a due, locked event: what to send, or why not now."""
     if earlier_pending(svc, evt):
         DueSet(svc.redis, keys.DUE_DELIVERY).schedule(evt.id, now + ORDER_WAIT_SECONDS)
         return "waiting"
-    endpoint = endpoint_for(svc, evt)
+    endpoint = endpoint_of(evt, client)
     if endpoint.disabled:
         dead_letter(svc, evt, endpoint.problem)
         return DEAD
@@ -195,11 +223,13 @@ def _defer(svc: Services, evt: Event, now: float) -> None:
 
 
 def _call(svc: Services, evt: Event, prepared: Prepared) -> Attempt:
-    """The attempt itself, under the endpoint lease, which is released whatever happens."""
+    """The attempt itself, under the endpoint lease. The finish step gives the lease back; if
+    the attempt cannot get that far, it is given back here, whatever happens."""
     try:
         return _safe_post(svc, prepared.url, evt, prepared.secrets)
-    finally:
+    except BaseException:
         release(svc, prepared.url, evt.id, prepared.lapse)
+        raise
 
 
 def _safe_post(svc: Services, url: str, evt: Event, secrets: tuple[str, ...]) -> Attempt:
@@ -219,9 +249,14 @@ def _safe_post(svc: Services, url: str, evt: Event, secrets: tuple[str, ...]) ->
 # handle -----------------------------------------------------------------------------------------
 
 
-def _handle(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
+def _handle(svc: Services, evt: Event, prepared: Prepared, attempt: Attempt, token: str) -> str:
     """Record the attempt, settle or reschedule the event by its outcome, and count it."""
-    outcome = _settle_attempt(svc, evt, url, attempt)
+    try:
+        outcome = _settle_attempt(svc, evt, prepared, attempt, token)
+    except BaseException:
+        release(svc, prepared.url, evt.id, prepared.lapse)
+        run_script(svc, "delivery_unlock", [keys.delivery_lock(evt.id)], [token])
+        raise
     metrics.DELIVERIES.inc(outcome)
     metrics.DELIVERY_DURATION.observe(attempt.latency_ms / 1000)
     received = evt.snapshot.get(UPSTREAM_RECEIVED_AT)
@@ -230,23 +265,32 @@ def _handle(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
     return outcome
 
 
-def _settle_attempt(svc: Services, evt: Event, url: str, attempt: Attempt) -> str:
+def _settle_attempt(
+    svc: Services, evt: Event, prepared: Prepared, attempt: Attempt, token: str
+) -> str:
+    """One step (:func:`outbox.finish`): lease back, attempt counted and recorded, event
+    settled, dead-lettered or rescheduled, lock released."""
     finished = clock.now()  # waits count from the answer, so Retry-After is never cut short
-    number = int(svc.redis.hincrby(keys.event(evt.id), "attempts", 1))
-    record_attempt(svc, evt, number, url, attempt)
-    if attempt.ok:
-        settle(svc, evt, DELIVERED, f"{attempt.status_code}")
-        return DELIVERED
-    if attempt.status_code == GONE:
-        return _gone(svc, evt, url)
-    delay = next_delay(svc.settings.delivery_retry_schedule, number, attempt.retry_after)
-    if delay is None:
-        dead_letter(svc, evt, "retry schedule exhausted")
-        return DEAD
-    reschedule(
-        svc, evt, finished + delay, next_attempt_at=clock.iso(finished + delay), deferrals="0"
-    )
-    return "retry"
+    url = prepared.url
+    before_dead = _disable_endpoint(svc, evt, url) if attempt.status_code == GONE else None
+
+    def decide(number: int) -> Settlement:
+        if attempt.ok:
+            return Settlement(DELIVERED, f"{attempt.status_code}")
+        if attempt.status_code == GONE:
+            return Settlement(DEAD, "410 Gone: endpoint disabled", before_dead=before_dead)
+        delay = next_delay(svc.settings.delivery_retry_schedule, number, attempt.retry_after)
+        if delay is None:
+            return Settlement(DEAD, "retry schedule exhausted")
+        return Settlement(RETRY, due_at=finished + delay)
+
+    sent = Sent(url, attempt, prepared.lapse, finished)
+    settlement = finish(svc, evt, decide, sent, token)
+    if settlement.state == DEAD:
+        log.warning("event %s dead-lettered: %s", evt.id, settlement.reason)
+    if settlement.state != RETRY:
+        compact_if_final(svc, evt)
+    return settlement.state
 
 
 def next_delay(schedule: tuple[int, ...], attempts: int, retry_after: float | None) -> float | None:
@@ -258,15 +302,11 @@ def next_delay(schedule: tuple[int, ...], attempts: int, retry_after: float | No
     return max(delay, retry_after or 0.0)
 
 
-def _gone(svc: Services, evt: Event, url: str) -> str:
-    """410 Gone: stop sending there. A client's endpoint is disabled until re-enabled."""
+def _disable_endpoint(svc: Services, evt: Event, url: str) -> dict[str, str] | None:
+    """410 Gone: stop sending there. A client's endpoint is disabled until re-enabled; the
+    timeline entry that says so (written with the dead letter) is returned."""
     client = svc.clients.get(evt.client_id)
-    if client is not None and url == client.callback_url:
-        svc.clients.update(evt.client_id, endpoint_disabled=True)
-        note(
-            svc,
-            evt.job_id,
-            {"type": "endpoint_disabled", "event_id": evt.id, "url": safe_url(url)},
-        )
-    dead_letter(svc, evt, "410 Gone: endpoint disabled")
-    return DEAD
+    if client is None or url != client.callback_url:
+        return None
+    svc.clients.update(evt.client_id, endpoint_disabled=True)
+    return {"type": "endpoint_disabled", "event_id": evt.id, "url": safe_url(url)}

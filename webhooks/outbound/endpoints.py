@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from orchestrator.core import clock, keys
+from orchestrator.core.clients import Client
 from orchestrator.core.records import Event
 from orchestrator.core.services import Services
 from webhooks.outbound.scripts import run_script
@@ -32,7 +33,11 @@ class Endpoint:
 
 def endpoint_for(svc: Services, evt: Event) -> Endpoint:
     """The job's own callback_url, else the client's endpoint (as registered now)."""
-    client = svc.clients.get(evt.client_id)
+    return endpoint_of(evt, svc.clients.get(evt.client_id))
+
+
+def endpoint_of(evt: Event, client: Client | None) -> Endpoint:
+    """:func:`endpoint_for` with the client just read (``None``: deleted)."""
     if client is None:
         return Endpoint(None, (), "client deleted")
     if evt.type not in client.event_types:

@@ -5,24 +5,33 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from standardwebhooks.webhooks import Webhook
 
 from orchestrator.core.records import Event
 from orchestrator.jobs.store import render
+from webhooks.outbound.settled import SIGNED_DATA, event_from_hash
 
 
 def event_body(evt: Event | Mapping[str, str]) -> dict[str, Any]:
     """The event as the consumer receives it: the job object frozen when the event was made."""
     if not isinstance(evt, Event):
-        evt = Event.from_hash(evt)
+        evt = event_from_hash(evt)
     return {
         "id": evt.id,
         "type": evt.type,
         "created_at": evt.created_at,
-        "data": render(evt.snapshot),
+        "data": event_data(evt.snapshot),
     }
+
+
+def event_data(snapshot: Mapping[str, str]) -> dict[str, Any]:
+    """The body's ``data``: the job object rendered from the snapshot, or as it was sent."""
+    data = snapshot.get(SIGNED_DATA)
+    if data is not None:
+        return cast("dict[str, Any]", json.loads(data))
+    return render(snapshot)
 
 
 def event_payload(evt: Event) -> str:

@@ -18,7 +18,7 @@ SCRIPTS = (
     "due_claim",
     "limiter_acquire",
     "signin_attempt",
-    "event_pack",
+    "event_finish",
     "timeline_compact",
     "transition",
 )

@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
@@ -25,69 +24,10 @@ from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
 from tests.conftest import make_settings
-from webhooks.outbound import delivery, endpoints, redeliver, scripts, transport
+from tests.webhooks.outbound.conftest import Endpoint
+from webhooks.outbound import connections, delivery, endpoints, redeliver, scripts, transport
 
 S = JobState
-
-
-class Endpoint:
-    """A consumer that answers from a script: each entry (status, headers, body, delay)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.script: list[tuple[int, dict, bytes, float]] = []
-        self.default = (200, {}, b'{"ok":true}', 0.0)
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                endpoint.requests.append(
-                    {
-                        "at": time.time(),
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": body,
-                    }
-                )
-                status, headers, answer, delay = (
-                    endpoint.script.pop(0) if endpoint.script else endpoint.default
-                )
-                time.sleep(delay)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def dsvc(fake_redis, sent_tasks):
-    """Services allowed to call loopback (dev mode), with a short timeout and schedule."""
-    settings = make_settings(
-        allow_http=True, delivery_timeout_seconds=0.5, delivery_retry_schedule=(0, 1, 1, 1)
-    )
-    return build_services(settings, connection=fake_redis)
 
 
 def make_event(svc, client_id: str, to: S = S.COMPLETED, callback_url: str | None = None) -> str:
@@ -392,7 +332,7 @@ def test_https_goes_to_the_pinned_address_with_sni_and_certificate_checked_for_t
     headers = {"Content-Type": "application/json"}
     refused = transport.send(target, b"{}", headers, 2.0)  # self-signed: not trusted by default
     assert refused.status_code is None and "SSL" in refused.error
-    monkeypatch.setattr(transport.certifi, "where", lambda: cert)
+    monkeypatch.setattr(connections.certifi, "where", lambda: cert)
     answer = transport.send(target, b"{}", headers, 2.0)
     assert answer.status_code == 200, answer.error
     assert "hooks.acme.test" in names
@@ -617,8 +557,10 @@ def test_query_strings_never_reach_the_timeline(dsvc, endpoint):
     assert delivery.deliver(dsvc, event_id) == delivery.DEAD
     assert endpoint.requests[0]["path"] == "/h?token=s3cret"  # sent as registered
     job_id = evt(dsvc, event_id)["job_id"]
-    stored = json.dumps(dsvc.jobs.timeline(job_id)) + json.dumps(
-        dsvc.redis.lrange(keys.event_attempts(event_id), 0, -1)
+    stored = (
+        json.dumps(dsvc.jobs.timeline(job_id))
+        + json.dumps(dsvc.redis.lrange(keys.event_attempts(event_id), 0, -1))
+        + json.dumps(evt(dsvc, event_id))
     )
     assert "s3cret" not in stored
     kinds = {e["type"] for e in dsvc.jobs.timeline(job_id)}
@@ -781,7 +723,7 @@ def test_a_settled_event_keeps_its_snapshot_packed_and_sends_the_same_bytes_agai
     job_id = evt(dsvc, event_id)["job_id"]
     assert delivery.deliver(dsvc, event_id) == "delivered"
     stored = evt(dsvc, event_id)
-    assert "snapshot" not in stored and stored["snapshot_z0"]
+    assert "snapshot" not in stored and stored["d0"]  # what a replay needs, packed
     assert all(len(v) <= 64 for v in stored.values())  # a listpack on a default Redis
     timeline_elements = dsvc.redis.lrange(keys.timeline(job_id), 0, -1)
     assert len(timeline_elements) == 1 and timeline_elements[0].startswith("z:")
