@@ -10,11 +10,11 @@ Rules are every actor in any order: create, the submit task (any Pixazo answer, 
 submit whose answer comes later), polls, Pixazo callbacks (any status, any request Pixazo
 issued for the job, duplicates, out of order; the receiver applies a new one in the request, or
 dies or meets a Redis error after recording it, leaving it to beat's ``apply_callback`` task, or
-is overtaken by that task between its read and its move), reconcile ticks at any clock advance (the tick
-fans out one batch message per due set with due members: run at once in the fan-out's order, or
-left pending like any message: run in any order, redelivered, dropped, or killed right after
-its claim, so that its members wait out the claim's lease), operator retry (with and without
-confirmation), cancel, redeliver, and delivery attempts.
+is overtaken by that task between its read and its move), reconcile ticks at any clock advance
+(the tick fans out one batch message per due set with due members: run at once in the fan-out's
+order, or left pending like any message: run in any order, redelivered, dropped, or killed right
+after its claim, so that its members wait out the claim's lease), operator retry (with and
+without confirmation), cancel, redeliver, and delivery attempts.
 
 Invariants (each its own ``@invariant`` so that Hypothesis reports each kind separately):
 

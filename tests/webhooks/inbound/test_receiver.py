@@ -103,9 +103,7 @@ def test_the_apply_decides_on_what_the_record_read(http, svc, sent_tasks, job_id
     assert svc.jobs.state_of(job_id) is JobState.COMPLETED
 
 
-def test_duplicate_200_one_round_trip_and_nothing_else(
-    http, svc, sent_tasks, job_id, monkeypatch
-):
+def test_duplicate_200_one_round_trip_and_nothing_else(http, svc, sent_tasks, job_id, monkeypatch):
     http.post(url(svc, job_id), json=COMPLETED)
     timeline = svc.jobs.timeline(job_id)
     calls = count_commands(monkeypatch, svc.redis)
