@@ -96,10 +96,6 @@ def request_binding(request_digest: str) -> str:
     return f"rqid:{request_digest}"
 
 
-def callback_seen(job_id: str, upstream_request_id: str, upstream_status: str) -> str:
-    return f"cbseen:{job_id}:{upstream_request_id}:{upstream_status}"
-
-
 def inbox(inbox_id: str) -> str:
     return f"inbox:{inbox_id}"
 

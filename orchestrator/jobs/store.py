@@ -199,8 +199,17 @@ class JobStore:
         found = cast("list[str | None]", self._redis.mget(names))
         return next((value for value in found if value), None)
 
-    def bind_request(self, upstream_request_id: str, job_id: str, ttl_seconds: int) -> None:
-        self._redis.set(_binding_key(upstream_request_id), job_id, ex=ttl_seconds)
+    def bind_request(
+        self,
+        upstream_request_id: str,
+        job_id: str,
+        ttl_seconds: int,
+        pipe: redis.client.Pipeline | None = None,
+    ) -> None:
+        """With ``pipe``, only queued there (sent with the caller's other writes)."""
+        (self._redis if pipe is None else pipe).set(
+            _binding_key(upstream_request_id), job_id, ex=ttl_seconds
+        )
 
     def list_ids(
         self,

@@ -7,9 +7,11 @@ forward-only: a status the job has already passed is recorded on the timeline an
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from redis.client import Pipeline
 
 from orchestrator.core import clock, keys
 from orchestrator.core.due import DueSet
@@ -39,6 +41,9 @@ _ERROR_CODES = {"FAILED": ErrorCode.UPSTREAM_FAILED, "ERROR": ErrorCode.UPSTREAM
 REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
 _TERMINAL_UPSTREAM = frozenset({"COMPLETED", "FAILED", "ERROR"})
 _READ_TRIES = 3
+# The job hash fields the decision reads: a caller that has just read them (the callback's
+# record) passes them in, and the first read is saved.
+DECISION_FIELDS = ("status", "request_id", RETIRED, GENERATION, "client_id")
 
 
 @dataclass(frozen=True)
@@ -74,31 +79,48 @@ def apply_upstream(
     source: str,
     stuck_after: float,
     received_at: float | None = None,
+    job: Mapping[str, str] | None = None,
+    then: Callable[[Pipeline], object] | None = None,
 ) -> Applied:
     """Apply a parsed status body to the job; enqueue the event delivery it creates.
 
     The decision rests on the job as read; the move requires that what it rested on (the
     generation, the requests a retry retired) still holds, and reads again when it does not.
     ``received_at`` is when the status reached us (a callback's receipt; now for a poll).
+    ``job`` is the job's :data:`DECISION_FIELDS` as the caller just read them (else the first
+    decision reads the job). ``then`` queues the caller's own bookkeeping (the callback inbox's
+    done) in the transaction that ends the apply, whatever its outcome, so that the request
+    binding and it cost one round trip; it is not run when the apply raises.
     """
     received = clock.now() if received_at is None else received_at
+    applied = Applied(False, None, ignored_reason="the job kept changing")
     for _ in range(_READ_TRIES):
-        applied = _apply_once(svc, job_id, status, source, stuck_after, received)
-        if applied is not None:
-            return applied
-    return Applied(False, None, ignored_reason="the job kept changing")
+        raw = dict(job) if job is not None else svc.jobs.get_raw(job_id)
+        job = None  # a guarded move failed: what was read no longer holds, read again
+        outcome = _apply_once(svc, job_id, raw, status, source, stuck_after, received)
+        if outcome is not None:
+            applied = outcome
+            break
+    pipe = svc.redis.pipeline(transaction=then is not None)
+    if applied.moved:
+        svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS, pipe)
+    if then is not None:
+        then(pipe)
+    if len(pipe):
+        pipe.execute()
+    return applied
 
 
 def _apply_once(
     svc: Services,
     job_id: str,
+    raw: Mapping[str, str] | None,
     status: Mapping[str, Any],
     source: str,
     stuck_after: float,
     received_at: float,
 ) -> Applied | None:
     upstream = status["status"]
-    raw = svc.jobs.get_raw(job_id)
     if raw is None:
         return Applied(False, None, ignored_reason="job not found")
     bound = raw.get("request_id") or ""
@@ -137,8 +159,7 @@ def _apply_once(
             # Sync-mode progress for a job already there: it is alive, so poll it later.
             DueSet(svc.redis, keys.DUE_POLL).push_back([job_id], clock.now() + stuck_after)
         return _ignore(svc, job_id, result.previous, status, source, "already past this status")
-    svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS)
-    return Applied(True, target, result.event_id)
+    return Applied(True, target, result.event_id)  # its request is bound by apply_upstream
 
 
 def _wants_progress(svc: Services, raw: Mapping[str, str], target: JobState) -> bool:

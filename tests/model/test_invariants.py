@@ -8,11 +8,13 @@ drop it (a lost message, which the due-time sets and the reconcile tick must rec
 
 Rules are every actor in any order: create, the submit task (any Pixazo answer, or a *slow*
 submit whose answer comes later), polls, Pixazo callbacks (any status, any request Pixazo
-issued for the job, duplicates, out of order), reconcile ticks at any clock advance (the tick
-fans out one batch message per due set with due members: run at once in the fan-out's order, or
-left pending like any message: run in any order, redelivered, dropped, or killed right after
-its claim, so that its members wait out the claim's lease), operator retry (with and without
-confirmation), cancel, redeliver, and delivery attempts.
+issued for the job, duplicates, out of order; the receiver applies a new one in the request, or
+dies or meets a Redis error after recording it, leaving it to beat's ``apply_callback`` task, or
+is overtaken by that task between its read and its move), reconcile ticks at any clock advance
+(the tick fans out one batch message per due set with due members: run at once in the fan-out's
+order, or left pending like any message: run in any order, redelivered, dropped, or killed right
+after its claim, so that its members wait out the claim's lease), operator retry (with and
+without confirmation), cancel, redeliver, and delivery attempts.
 
 Invariants (each its own ``@invariant`` so that Hypothesis reports each kind separately):
 
@@ -41,8 +43,9 @@ Invariants (each its own ``@invariant`` so that Hypothesis reports each kind sep
   with ERROR; and every job that ended uncharged (failed or canceled without ``charge_risk``,
   or ``upstream_error``) has released it.
 * at teardown, after draining (every message runs, Pixazo answers 202, consumers 2xx, the clock
-  passes every schedule and the deadline): every event is delivered or dead-lettered and every
-  job is terminal (a job is finished or failed by its deadline).
+  passes every schedule and the deadline): every event is delivered or dead-lettered, every
+  job is terminal (a job is finished or failed by its deadline), and every recorded callback
+  has been applied (``due:callback`` is empty).
 
 ``MODEL_SKIP=name,name`` skips invariants by name (``drain`` skips the teardown drain), to
 look for further violations behind one already found. Profiles: ``ci`` (default,
@@ -63,6 +66,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -107,6 +111,7 @@ from tests.model.fakes import (
     SlowSubmit,
     WorkerDied,
 )
+from webhooks.inbound import receiver
 from webhooks.outbound import delivery
 from webhooks.outbound import redeliver as outbound_redeliver
 
@@ -173,6 +178,18 @@ CONSUMER_URL = "https://consumer.example/hooks/acme"
 UPSTREAM = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR")
 HTTP = ("ok", "5xx", "timeout", "429", "410")  # poll: ok/5xx/timeout; delivery: all
 TERMINAL = frozenset({"completed", "failed", "canceled"})
+# How the receiver's apply of a new callback goes: in the request, or not (its process dies
+# after the record or after the move, Redis fails: beat's task applies it after the grace), or
+# overtaken by a late task between its read and its move.
+RECEIVER_APPLIES = (
+    "inline",
+    "inline",
+    "inline",
+    "died_before_apply",
+    "redis_error",
+    "died_before_done",
+    "task_overtakes",
+)
 ACTOR = "model-operator"
 DRAIN_ROUNDS = 40
 DRAIN_STEP_SECONDS = 300.0
@@ -265,6 +282,13 @@ def check(name: str) -> Any:
         return wrapper
 
     return decorate
+
+
+def _raises(error: BaseException) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return fail
 
 
 def _killed_after_claim(name: str) -> reconcile_steps.Step:
@@ -371,7 +395,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         inbox = self.svc.inbox
         if die and name == enqueue.APPLY_CALLBACK:
             # Killed after the callback was applied, before the inbox entry was cleared.
-            def done(inbox_id: str) -> None:
+            def done(inbox_id: str, pipe: Any = None) -> None:
                 raise WorkerDied("killed before the inbox entry was cleared")
 
             inbox.done = done  # type: ignore[method-assign]
@@ -585,27 +609,74 @@ class OrchestratorModel(RuleBasedStateMachine):
         self._release(self.slow.pop(pick % len(self.slow)), answer)
 
     @precondition(lambda self: self.pixazo.ledger)
-    @rule(pick=st.integers(0, 63), status=st.sampled_from(UPSTREAM))
+    @rule(
+        pick=st.integers(0, 63),
+        status=st.sampled_from(UPSTREAM),
+        apply=st.sampled_from(RECEIVER_APPLIES),
+    )
     @step
-    def pixazo_callback(self, pick: int, status: str) -> None:
-        """Pixazo calls back for any request it accepted for a job: any status, any order."""
+    def pixazo_callback(self, pick: int, status: str, apply: str = "inline") -> None:
+        """Pixazo calls back for any request it accepted for a job: any status, any order. The
+        receiver applies a new one in the request (``inline``), or its process dies or Redis
+        fails after the record (then beat's task applies it after the grace), or a late task
+        overtakes its apply (between the apply's read and its move)."""
         charge = self.pixazo.ledger[pick % len(self.pixazo.ledger)]
         job_id = charge.job_id
         state = self._job(job_id).get("status", "")
         body = FakePixazo.status_body(charge.request_id, status)
         token = tokens.callback_token(SETTINGS.secret_key, job_id)
-        answer = self.web.post(
-            f"/webhooks/pixazo/{job_id}/{token}",
-            data=json.dumps(body),
-            content_type="application/json",
-        )
-        assert answer.status_code in (200, 404), answer.get_data(as_text=True)
-        if answer.status_code == 200:
+        recorded: list[Any] = []
+        with pytest.MonkeyPatch.context() as mp:
+            self._receiver_apply(mp, apply, recorded)
+            try:
+                answer = self.web.post(
+                    f"/webhooks/pixazo/{job_id}/{token}",
+                    data=json.dumps(body),
+                    content_type="application/json",
+                )
+            except WorkerDied:
+                answer = None
+        if answer is not None:
+            assert answer.status_code in (200, 404), answer.get_data(as_text=True)
+        if recorded and recorded[0].known_job:
+            assert answer is None or answer.status_code == 200, answer.get_data(as_text=True)
             self.seen.add(f"callback recorded while {state}")
+            if recorded[0].inbox_id:
+                self.seen.add(f"receiver apply {apply}")
             self.callbacks.append(
                 Callback(job_id, charge.request_id, status, state, charge.generation)
             )
         self.pixazo.advance_status(charge.request_id, status)
+
+    def _receiver_apply(self, mp: pytest.MonkeyPatch, apply: str, recorded: list[Any]) -> None:
+        """Set up one of :data:`RECEIVER_APPLIES` for the next request; ``recorded`` gets what
+        the inbox recorded."""
+        svc = self.svc
+        real_record = svc.inbox.record
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            rec = real_record(*args, **kwargs)
+            recorded.append(rec)
+            return rec
+
+        mp.setattr(svc.inbox, "record", record)
+        if apply == "died_before_apply":
+            mp.setattr(receiver, "apply_recorded", _raises(WorkerDied("web died after the record")))
+        elif apply == "redis_error":
+            mp.setattr(receiver, "apply_recorded", _raises(redis.ConnectionError("Redis away")))
+        elif apply == "died_before_done":  # after the move, before the binding and the done
+            mp.setattr(svc.inbox, "done", _raises(WorkerDied("web died after the move")))
+        elif apply == "task_overtakes":
+            real_move = svc.states.transition
+            overtaken: list[str] = []
+
+            def move(*args: Any, **kwargs: Any) -> Any:
+                if recorded and recorded[0].inbox_id and not overtaken:
+                    overtaken.append(recorded[0].inbox_id)  # the task runs whole, once
+                    TASKS[enqueue.APPLY_CALLBACK].run(recorded[0].inbox_id)
+                return real_move(*args, **kwargs)
+
+            mp.setattr(svc.states, "transition", move)
 
     @rule(advance=st.sampled_from(TICK_ADVANCES), inline=st.sampled_from([True, True, False]))
     @step
@@ -813,7 +884,7 @@ class OrchestratorModel(RuleBasedStateMachine):
 
     # -- teardown: finish in-flight work, drain, and check that everything settles
     def _settled(self) -> bool:
-        if self.pending or self.slow:
+        if self.pending or self.slow or self.svc.redis.zcard(keys.DUE_CALLBACK):
             return False
         if any(self._job(job).get("status") not in TERMINAL for job in self.jobs):
             return False
@@ -841,6 +912,8 @@ class OrchestratorModel(RuleBasedStateMachine):
             if e.get("state") not in ("delivered", "dead")
         ]
         assert not unsettled, f"events never delivered or dead-lettered: {unsettled}"
+        unapplied = self.svc.redis.zrange(keys.DUE_CALLBACK, 0, -1)
+        assert not unapplied, f"recorded callbacks never applied: {unapplied}"
         active = [(j, self._job(j).get("status")) for j in self.jobs]
         active = [(j, s) for j, s in active if s not in TERMINAL]
         assert not active, f"jobs still active after their deadline: {active}"

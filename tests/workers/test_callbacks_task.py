@@ -60,3 +60,25 @@ def test_error_status_fails_with_upstream_error(app, svc, sent_tasks, job_id):
     with app.app_context():
         apply_callback(record(svc, job_id, "ERROR"))
     assert svc.jobs.get(job_id)["error"]["code"] == "upstream_error"
+
+
+def test_a_task_that_dies_after_the_move_is_applied_once_by_its_redelivery(
+    app, svc, sent_tasks, job_id, monkeypatch
+):
+    """Killed between the move and the done: the entry stays, and the task run again finds the
+    job past the status; one move, one event, and then the entry is gone."""
+    inbox_id = record(svc, job_id, "FAILED", error="bad prompt")
+    with app.app_context(), monkeypatch.context() as mp:
+
+        def dies(*args, **kwargs):
+            raise ConnectionError("the worker lost Redis before the done")
+
+        mp.setattr(svc.redis, "pipeline", dies)
+        with pytest.raises(ConnectionError):
+            apply_callback(inbox_id)
+    assert svc.jobs.state_of(job_id) is S.FAILED and svc.redis.exists(keys.inbox(inbox_id))
+    with app.app_context():
+        assert apply_callback(inbox_id) == "already past this status"
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.exists(keys.inbox(inbox_id))
+    assert svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]

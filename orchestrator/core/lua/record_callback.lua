@@ -1,29 +1,36 @@
 --@include claim
--- Record one Pixazo callback: recognise a duplicate, keep the body for the apply task, and claim
--- the job for the callback's request in this same step (so no reconcile tick that runs before
--- the apply task can resubmit a job Pixazo has told us it holds).
--- KEYS[1] job hash   KEYS[2] its timeline   KEYS[3] seen-counter of (job, request_id, status)
--- KEYS[4] inbox entry   KEYS[5] due:callback (inbox ids not yet applied)
+-- Record one Pixazo callback: recognise a duplicate, keep the body for the apply (the receiver's,
+-- or the task's after the grace), and claim the job for the callback's request in this same
+-- step (so no reconcile tick that runs before the apply can resubmit a job Pixazo has told us
+-- it holds). The seen-counter of (request_id, status) is a field of the job hash: it lives as
+-- long as the job, which is as long as a callback for it can be recognised at all.
+-- KEYS[1] job hash   KEYS[2] its timeline   KEYS[3] inbox entry
+-- KEYS[4] due:callback (inbox ids not yet applied)
 -- ARGV[1] inbox id   ARGV[2] JSON timeline entry   ARGV[3] JSON inbox entry
--- ARGV[4] seen TTL   ARGV[5] inbox TTL   ARGV[6] duplicates kept on the timeline
--- ARGV[7] when beat re-sends the apply task   ARGV[8] the callback's request_id
--- Returns -1 unknown job, 0 duplicate, 1 new
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local seen = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
+-- ARGV[4] the job hash field counting this (request_id, status)   ARGV[5] inbox TTL
+-- ARGV[6] duplicates kept on the timeline   ARGV[7] when beat re-sends the apply task
+-- ARGV[8] the callback's request_id   ARGV[9..] job hash fields to read back for a new one
+-- Returns {-1} unknown job, {0} duplicate, {1, value of ARGV[9], ...} new (as recorded)
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local seen = redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
 local entry = cjson.decode(ARGV[2])
 if seen > 1 then
   if seen <= tonumber(ARGV[6]) + 1 then
     entry['duplicate'] = true
     redis.call('RPUSH', KEYS[2], cjson.encode(entry))
   end
-  return 0
+  return {0}
 end
 redis.call('HSET', KEYS[1], 'charge_risk', '1')
 entry['claimed'] = claim_request(KEYS[1], ARGV[8], '') == 1
 entry['duplicate'] = false
 entry['inbox_id'] = ARGV[1]
 redis.call('RPUSH', KEYS[2], cjson.encode(entry))
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[7], ARGV[1])
-return 1
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
+local answer = {1}
+if #ARGV >= 9 then
+  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 9))
+  for i = 1, #ARGV - 8 do answer[i + 1] = values[i] end
+end
+return answer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.core import enqueue
+from orchestrator.core import enqueue, keys
 from orchestrator.jobs import actions
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
-from orchestrator.upstream.statuses import apply_upstream
+from orchestrator.upstream.statuses import DECISION_FIELDS, apply_upstream
 
 S = JobState
 STUCK = 300
@@ -76,3 +76,36 @@ def test_a_late_failure_of_a_request_an_operator_retry_replaced_is_ignored(svc, 
     assert not late.moved and late.ignored_reason == "another request of this job"
     assert svc.jobs.get(job_id)["status"] == "queued"
     assert apply(svc, job_id, "QUEUED", "pixverse_r2").state is S.SUBMITTED
+
+
+def test_the_fields_a_caller_read_are_used_once_and_read_again_after_a_guarded_move(
+    svc, sent_tasks, job_id, monkeypatch
+):
+    """A caller's read (the callback's record) saves the first read; when the move finds that
+    read stale (an operator's retry since), the job is read again as without it."""
+    stale = {f: v for f, v in svc.jobs.get_raw(job_id).items() if f in DECISION_FIELDS}
+    svc.redis.hset(keys.job(job_id), "generation", "2")  # what a retry does, after the read
+    reads: list[str] = []
+    real = svc.jobs.get_raw
+    monkeypatch.setattr(svc.jobs, "get_raw", lambda j: reads.append(j) or real(j))
+    body = {"request_id": "pixverse_r2", "status": "QUEUED", "output": None, "error": None}
+    applied = apply_upstream(svc, job_id, body, "callback", STUCK, job=stale)
+    assert applied.state is S.SUBMITTED and reads == [job_id]
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "PROCESSING"])
+def test_then_runs_once_with_the_binding_whatever_the_outcome(svc, sent_tasks, job_id, status):
+    apply(svc, job_id, "COMPLETED")
+    sent: list[list] = []
+    body = {"request_id": "pixverse_r3", "status": status, "output": None, "error": None}
+
+    def then(pipe) -> None:
+        sent.append(list(pipe.command_stack))
+        pipe.set("marker", "1")
+
+    assert not apply_upstream(svc, job_id, body, "callback", STUCK, then=then).moved
+    assert len(sent) == 1 and sent[0] == [] and svc.redis.get("marker") == "1"
+    other = svc.jobs.create(NewJob("cli_a", "pixverse", {}, {}, None, None, "terminal")).job_id
+    done = apply_upstream(svc, other, {**body, "status": "QUEUED"}, "callback", STUCK, then=then)
+    assert done.moved and len(sent) == 2 and len(sent[1]) == 1  # the binding, then ours
+    assert svc.jobs.job_for_request("pixverse_r3") == other

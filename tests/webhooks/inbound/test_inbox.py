@@ -7,7 +7,8 @@ import pytest
 from orchestrator.core import keys
 from orchestrator.core.compact import RAW_BODY_CAP
 from orchestrator.jobs.store import NewJob
-from webhooks.inbound.inbox import MAX_DUPLICATES_ON_TIMELINE, CallbackInbox
+from orchestrator.upstream.statuses import DECISION_FIELDS
+from webhooks.inbound.inbox import MAX_DUPLICATES_ON_TIMELINE, CallbackInbox, seen_field
 
 STATUS = {"request_id": "pixverse_r1", "status": "COMPLETED", "output": None, "error": None}
 
@@ -38,6 +39,27 @@ def test_first_callback_is_recorded_for_a_task(svc, job_id):
     entry = svc.jobs.timeline(job_id)[-1]
     assert entry["type"] == "callback" and entry["duplicate"] is False
     assert entry["raw"] == '{"raw": 1}'
+
+
+def test_a_new_callback_reads_back_the_fields_asked_for(svc, job_id):
+    rec = CallbackInbox(svc.redis).record(job_id, STATUS, "{}", DECISION_FIELDS)
+    raw = svc.jobs.get_raw(job_id)
+    assert rec.job == {f: raw[f] for f in DECISION_FIELDS if f in raw}
+    assert rec.job["request_id"] == "pixverse_r1"  # as recorded: the record claimed the job
+    assert CallbackInbox(svc.redis).record(job_id, STATUS, "{}", DECISION_FIELDS).job is None
+
+
+def test_the_seen_counter_is_a_field_of_the_job_and_expires_with_it(svc, job_id):
+    """Issue 12: no key per callback; the dedupe lasts as long as the job does."""
+    before = set(svc.redis.keys("*"))
+    inbox = CallbackInbox(svc.redis)
+    rec = inbox.record(job_id, STATUS, "{}")
+    inbox.record(job_id, STATUS, "{}")
+    assert set(svc.redis.keys("*")) - before == {keys.inbox(rec.inbox_id), keys.DUE_CALLBACK}
+    assert svc.redis.hget(keys.job(job_id), seen_field("pixverse_r1", "COMPLETED")) == "2"
+    svc.redis.expire(keys.job(job_id), 100)  # a finished job's retention
+    inbox.record(job_id, STATUS, "{}")
+    assert 99 <= svc.redis.ttl(keys.job(job_id)) <= 100
 
 
 def test_a_long_callback_body_is_kept_up_to_the_cap_and_says_it_was_cut(svc, job_id):

@@ -1,14 +1,21 @@
-"""The Pixazo callback receiver: identify, verify, parse, record, answer; side effects in a task."""
+"""The Pixazo callback receiver: identify, verify, parse, record, apply a new callback, answer;
+the event's delivery in a task, and the apply task only as the safety net."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import redis
 
-from orchestrator.core import enqueue, keys
+from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.tokens import callback_token
+from orchestrator.jobs.state import JobState, TransitionResult
 from orchestrator.jobs.store import NewJob
+from orchestrator.reconcile import steps
+from webhooks.inbound.apply import READ_BACK
+from webhooks.inbound.inbox import APPLY_GRACE_SECONDS
+from workers.callbacks import apply_callback
 
 COMPLETED = {
     "request_id": "pixverse_0b2c",
@@ -47,30 +54,204 @@ def snapshot(svc) -> dict:
     return out
 
 
-def test_valid_callback_200_and_one_task(http, svc, sent_tasks, job_id):
+def count_commands(monkeypatch, r) -> list[tuple]:
+    calls: list[tuple] = []
+    real = r.execute_command
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(r, "execute_command", counted)
+    return calls
+
+
+def transitions(svc, job_id: str) -> list[dict]:
+    return [e for e in svc.jobs.timeline(job_id) if e["type"] == "transition"]
+
+
+def beat_resends(svc, sent_tasks, after: float) -> list[str]:
+    """What beat's callbacks batch sends ``after`` seconds from now: the inbox ids it re-sends."""
+    before = len(sent_tasks)
+    steps.run_batch(svc, "callbacks", now=clock.now() + after)
+    sent = sent_tasks[before:]
+    assert all(name == enqueue.APPLY_CALLBACK for name, _ in sent), sent
+    return [args[0] for _, args in sent]
+
+
+def test_valid_callback_200_applied_in_the_request(http, svc, sent_tasks, job_id):
     answer = http.post(url(svc, job_id), json=COMPLETED)
     assert answer.status_code == 200
     assert answer.get_json() == {"received": True, "duplicate": False}
-    assert len(sent_tasks) == 1 and sent_tasks[0][0] == enqueue.APPLY_CALLBACK
-    inbox_id = sent_tasks[0][1][0]
-    stored = json.loads(svc.redis.get(keys.inbox(inbox_id)))
-    assert stored["job_id"] == job_id and stored["status"]["status"] == "COMPLETED"
-    assert svc.jobs.state_of(job_id).value == "queued"  # applying is the task's work
+    job = svc.jobs.get(job_id)
+    assert job["status"] == "completed" and job["output"] == COMPLETED["output"]
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]  # the event's delivery, no apply task
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.keys("inbox:*")
+    assert svc.jobs.job_for_request(COMPLETED["request_id"]) == job_id
+    assert svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert beat_resends(svc, sent_tasks, APPLY_GRACE_SECONDS + 1) == []
 
 
-def test_duplicate_200_and_no_task(http, svc, sent_tasks, job_id):
+def test_the_apply_decides_on_what_the_record_read(http, svc, sent_tasks, job_id, monkeypatch):
+    """The record's round trip reads the job back: the apply does not read it again."""
+
+    def no_read(job_id: str):
+        raise AssertionError("the job was read again")
+
+    monkeypatch.setattr(svc.jobs, "get_raw", no_read)
+    assert http.post(url(svc, job_id), json=COMPLETED).status_code == 200
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+
+
+def test_duplicate_200_one_round_trip_and_nothing_else(http, svc, sent_tasks, job_id, monkeypatch):
     http.post(url(svc, job_id), json=COMPLETED)
+    timeline = svc.jobs.timeline(job_id)
+    calls = count_commands(monkeypatch, svc.redis)
     for _ in range(3):
         again = http.post(url(svc, job_id), json=COMPLETED)
         assert again.status_code == 200 and again.get_json()["duplicate"] is True
-    assert len(sent_tasks) == 1
-    assert svc.redis.zcard(keys.DUE_CALLBACK) == 1
+    assert [c[0] for c in calls] == ["EVALSHA"] * 3, calls
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and len(transitions(svc, job_id)) == 1
+    assert [e for e in svc.jobs.timeline(job_id) if e["type"] != "callback"] == [
+        e for e in timeline if e["type"] != "callback"
+    ]
 
 
-def test_different_status_is_a_new_task(http, svc, sent_tasks, job_id):
+def test_different_status_is_applied_too(http, svc, sent_tasks, job_id):
     http.post(url(svc, job_id), json={"request_id": "pixverse_0b2c", "status": "PROCESSING"})
+    assert svc.jobs.state_of(job_id) is JobState.PROCESSING
     http.post(url(svc, job_id), json=COMPLETED)
-    assert [t for t, _ in sent_tasks] == [enqueue.APPLY_CALLBACK] * 2
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0
+
+
+def test_a_late_status_is_recorded_and_ignored_in_the_request(http, svc, sent_tasks, job_id):
+    http.post(url(svc, job_id), json=COMPLETED)
+    late = http.post(url(svc, job_id), json={"request_id": "pixverse_0b2c", "status": "QUEUED"})
+    assert late.status_code == 200 and late.get_json() == {"received": True, "duplicate": False}
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+    assert svc.jobs.timeline(job_id)[-1]["type"] == "ignored"
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0
+
+
+@pytest.mark.parametrize(
+    "where", ["transition", "bind_and_done", "after_move", "unexpected"], ids=str
+)
+def test_a_failure_after_the_record_is_200_and_the_task_applies_it_later(
+    app, http, svc, sent_tasks, job_id, monkeypatch, where
+):
+    """Redis fails (or a bug raises) once the callback is recorded: Pixazo still gets its 200,
+    the entry stays, and beat's task applies it after the grace, exactly once."""
+    real_move = svc.states.transition
+    real_pipeline = svc.redis.pipeline
+
+    def failing_move(*args, **kwargs):
+        if where == "transition":
+            raise redis.ConnectionError("Redis went away")
+        real_move(*args, **kwargs)
+        if where == "after_move":
+            raise redis.TimeoutError("Redis timed out after the move")
+        raise ValueError("a bug")
+
+    def failing_pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        monkeypatch.setattr(pipe, "execute", broken)
+        return pipe
+
+    def broken() -> None:
+        raise redis.ConnectionError("Redis went away before the binding and the done")
+
+    with monkeypatch.context() as mp:
+        if where == "bind_and_done":
+            mp.setattr(svc.redis, "pipeline", failing_pipeline)
+        else:
+            mp.setattr(svc.states, "transition", failing_move)
+        answer = http.post(url(svc, job_id), json=COMPLETED)
+    assert answer.status_code == 200
+    assert answer.get_json() == {"received": True, "duplicate": False}
+    moved = where in ("bind_and_done", "after_move", "unexpected")
+    assert svc.jobs.state_of(job_id) is (JobState.COMPLETED if moved else JobState.QUEUED)
+    ((inbox_id, resend_at),) = svc.redis.zrange(keys.DUE_CALLBACK, 0, -1, withscores=True)
+    assert resend_at >= clock.now() + APPLY_GRACE_SECONDS - 1
+    assert beat_resends(svc, sent_tasks, APPLY_GRACE_SECONDS + 1) == [inbox_id]
+    with app.app_context():
+        outcome = apply_callback(inbox_id)
+    assert outcome == ("already past this status" if moved else "applied")
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+    assert len(transitions(svc, job_id)) == 1 and svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.exists(keys.inbox(inbox_id))
+    (event_id,) = svc.redis.hvals(keys.job_events(job_id))
+    delivers = [args for t, args in sent_tasks if t == enqueue.DELIVER]
+    assert delivers in ([], [(event_id,)])  # else beat's due:delivery drain sends it
+    assert svc.redis.zscore(keys.DUE_DELIVERY, event_id) is not None
+
+
+@pytest.mark.parametrize("first", ["task", "receiver"])
+def test_the_receiver_and_a_late_task_racing_move_the_job_once(
+    app, http, svc, sent_tasks, job_id, monkeypatch, first
+):
+    """Both decide on the job as they read it (queued); the one that moves second finds it
+    completed, and the compare-and-set refuses it: one move, one event, one delivery."""
+    real_move = svc.states.transition
+    inbox_ids: list[str] = []
+    real_record = svc.inbox.record
+
+    def record(*args, **kwargs):
+        rec = real_record(*args, **kwargs)
+        inbox_ids.append(rec.inbox_id)
+        return rec
+
+    results: list[TransitionResult] = []
+
+    def interleaved(*args, **kwargs):
+        if len(results) == 0 and first == "task":  # the receiver read the job; now the task runs
+            results.append(None)
+            with app.app_context():
+                assert apply_callback(inbox_ids[0]) == "applied"
+        elif len(results) == 0:  # the task read the job; the receiver's whole apply runs now
+            results.append(None)
+            assert http.post(url(svc, job_id), json=COMPLETED).status_code == 200
+        result = real_move(*args, **kwargs)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(svc.inbox, "record", record)
+    if first == "receiver":  # the web process's apply never started: the task is the late one
+        rec = real_record(job_id, COMPLETED, "{}", READ_BACK)
+        inbox_ids.append(rec.inbox_id)
+        monkeypatch.setattr(svc.inbox, "record", lambda *a, **k: rec)
+    monkeypatch.setattr(svc.states, "transition", interleaved)
+    if first == "task":
+        assert http.post(url(svc, job_id), json=COMPLETED).status_code == 200
+    else:
+        with app.app_context():
+            assert apply_callback(inbox_ids[0]) == "already past this status"
+    applied = [r for r in results if r is not None and r.applied]
+    assert len(applied) == 1 and len(results) == 3
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+    assert len(transitions(svc, job_id)) == 1 and svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0
+    assert svc.jobs.timeline(job_id)[-1]["type"] == "ignored"
+
+
+def test_a_job_that_keeps_changing_is_given_up_on_after_a_bounded_number_of_reads(
+    http, svc, sent_tasks, job_id, monkeypatch
+):
+    """A callback never loops in the request: a guarded move is retried a fixed few times."""
+    calls: list[object] = []
+
+    def always_guarded(*args, **kwargs):
+        calls.append(args)
+        return TransitionResult(applied=False, previous=JobState.QUEUED, guarded=True)
+
+    monkeypatch.setattr(svc.states, "transition", always_guarded)
+    answer = http.post(url(svc, job_id), json=COMPLETED)
+    assert answer.status_code == 200 and len(calls) == 3
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0  # settled as "the job kept changing"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +315,7 @@ def test_bad_body_400_nothing_changes(http, svc, sent_tasks, job_id, body):
 
 def test_receiver_needs_no_api_key_and_ignores_content_type(http, svc, sent_tasks, job_id):
     answer = http.post(url(svc, job_id), data=json.dumps(COMPLETED), content_type="text/plain")
-    assert answer.status_code == 200 and len(sent_tasks) == 1
+    assert answer.status_code == 200 and svc.jobs.state_of(job_id) is JobState.COMPLETED
 
 
 @pytest.mark.parametrize("suffix", [":timeline", ":events", "0", "\u00e9"])
