@@ -47,6 +47,12 @@ class Services:
     def retention_seconds(self) -> int:
         return self.settings.job_retention_days * SECONDS_PER_DAY
 
+    @property
+    def request_binding_seconds(self) -> int:
+        """How long a Pixazo request id finds its job: the retention and a day, since a job's
+        retention runs from its end, which may come (a deadline) after its last binding."""
+        return self.retention_seconds + SECONDS_PER_DAY
+
 
 def current() -> Services:
     services: Services = current_app.extensions[EXTENSION_NAME]

@@ -191,6 +191,12 @@ class StateMachine:
         self._config = _script_config(retention_seconds)
         self._identities = _IdentityCache(IDENTITY_CACHE_SIZE)
 
+    def remember(self, job_id: str, client_id: str, model: str) -> None:
+        """A caller that has just read the job's client and model (they never change) spares
+        the next transition of it the read that would find them."""
+        if client_id and model:
+            self._identities.put(job_id, (client_id, model))
+
     def _identity(self, job_id: str) -> tuple[str, str] | None:
         """The job's (client_id, model), which name its index keys; None if there is no job."""
         found = self._identities.get(job_id)

@@ -38,12 +38,11 @@ _MOVES: Mapping[str, tuple[frozenset[JobState], JobState]] = {
     "ERROR": (ACTIVE, S.FAILED),
 }
 _ERROR_CODES = {"FAILED": ErrorCode.UPSTREAM_FAILED, "ERROR": ErrorCode.UPSTREAM_ERROR}
-REQUEST_BINDING_TTL_SECONDS = 40 * 24 * 3600
 _TERMINAL_UPSTREAM = frozenset({"COMPLETED", "FAILED", "ERROR"})
 _READ_TRIES = 3
 # The job hash fields the decision reads: a caller that has just read them (the callback's
 # record) passes them in, and the first read is saved.
-DECISION_FIELDS = ("status", "request_id", RETIRED, GENERATION, "client_id")
+DECISION_FIELDS = ("status", "request_id", RETIRED, GENERATION, "client_id", "model")
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def apply_upstream(
             break
     pipe = svc.redis.pipeline(transaction=then is not None)
     if applied.moved:
-        svc.jobs.bind_request(status["request_id"], job_id, REQUEST_BINDING_TTL_SECONDS, pipe)
+        svc.jobs.bind_request(status["request_id"], job_id, svc.request_binding_seconds, pipe)
     if then is not None:
         then(pipe)
     if len(pipe):
@@ -123,6 +122,7 @@ def _apply_once(
     upstream = status["status"]
     if raw is None:
         return Applied(False, None, ignored_reason="job not found")
+    svc.states.remember(job_id, raw.get("client_id", ""), raw.get("model", ""))
     bound = raw.get("request_id") or ""
     retired = json.loads(raw.get(RETIRED) or "[]")
     other = (bound and bound != status["request_id"]) or status["request_id"] in retired

@@ -170,7 +170,7 @@ def _requeue(svc: Services, job_id: str, attempt: Attempt, delay: float, reason:
 
 def _accept(svc: Services, job_id: str, attempt: Attempt, request_id: str) -> str:
     settings = svc.settings
-    svc.jobs.bind_request(request_id, job_id, settings.job_retention_days * 86400)
+    svc.jobs.bind_request(request_id, job_id, svc.request_binding_seconds)
     if pause.auto_resumes(pause.paused(svc.redis)):
         # Any accepted submit proves the balance is back, not only the probe's.
         pause.resume(svc.redis, by="an accepted submit")

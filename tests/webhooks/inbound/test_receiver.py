@@ -103,6 +103,23 @@ def test_the_apply_decides_on_what_the_record_read(http, svc, sent_tasks, job_id
     assert svc.jobs.state_of(job_id) is JobState.COMPLETED
 
 
+def test_a_first_callback_costs_the_record_and_the_move_and_one_transaction(
+    http, svc, sent_tasks, job_id, monkeypatch
+):
+    """The record reads back the job's client and model too, so the move (which names its
+    index keys by them) does not read them again: nothing but the two scripts and the closing
+    transaction (request binding, inbox done) reaches Redis in the request."""
+    calls = count_commands(monkeypatch, svc.redis)
+    assert http.post(url(svc, job_id), json=COMPLETED).status_code == 200
+    # A fresh Redis answers NOSCRIPT to a script's first EVALSHA: it is loaded and sent again.
+    others = [c[0] for c in calls if c[0] not in ("EVALSHA", "SCRIPT LOAD")]
+    scripts = {c[1] for c in calls if c[0] == "EVALSHA"}
+    assert others == [] and len(scripts) == 2, [c[:4] for c in calls]
+    assert svc.jobs.state_of(job_id) is JobState.COMPLETED
+    [binding] = svc.redis.keys("rqid:*")  # lives as long as the job's retention, and a day
+    assert 0 < svc.redis.ttl(binding) <= svc.retention_seconds + 86400
+
+
 def test_duplicate_200_one_round_trip_and_nothing_else(http, svc, sent_tasks, job_id, monkeypatch):
     http.post(url(svc, job_id), json=COMPLETED)
     timeline = svc.jobs.timeline(job_id)
