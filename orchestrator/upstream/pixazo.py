@@ -164,6 +164,19 @@ def _nothing_was_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+def _session_for(base_url: str) -> requests.Session:
+    """A keep-alive session that read the environment's proxy settings for Pixazo once.
+
+    With ``trust_env`` (requests' default) every request looks up proxies and NO_PROXY again and
+    reads ~/.netrc for credentials (we send a key header, never netrc auth): about 0.3 ms of CPU
+    a request. The proxies the environment gives for Pixazo's base URL are the same each time.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    return session
+
+
 class PixazoClient:
     def __init__(
         self,
@@ -175,7 +188,7 @@ class PixazoClient:
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._submit_timeout = submit_timeout
-        self._session = session or requests.Session()
+        self._session = session or _session_for(self._base)
 
     def _headers(self) -> dict[str, str]:
         return {

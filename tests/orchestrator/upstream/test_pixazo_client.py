@@ -216,3 +216,22 @@ def test_status_with_a_foreign_shape_gives_no_body(upstream: _Upstream) -> None:
     code, body, excerpt = _client(upstream.url).status("pixverse_1")
     assert (code, body) == (200, None)
     assert "done" in excerpt
+
+
+def test_the_environment_is_read_once_for_pixazo_not_per_request(upstream, monkeypatch) -> None:
+    """Proxies come from the environment when the client is made; a later change (or a
+    ~/.netrc) is not looked up on each request."""
+    client = _client(upstream.url)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: would fail
+    monkeypatch.setenv("NO_PROXY", "")
+    assert client.submit(PATH, BODY, HOOK, "sync").outcome is Outcome.ACCEPTED
+
+
+def test_environment_proxies_apply_to_pixazo(monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    proxied = PixazoClient("https://gateway.pixazo.ai", "test-pixazo-key-123456", 2.0)
+    assert proxied._session.proxies == {"https": "http://proxy.internal:3128"}
+    monkeypatch.setenv("NO_PROXY", "pixazo.ai")
+    direct = PixazoClient("https://gateway.pixazo.ai", "test-pixazo-key-123456", 2.0)
+    assert direct._session.proxies == {}
