@@ -126,6 +126,12 @@ def endpoint_in_flight(endpoint_hash: str) -> str:
     return f"deliveries:inflight:{endpoint_hash}"
 
 
+def endpoint_waiting(endpoint_hash: str) -> str:
+    """Sorted set of event ids deferred because their endpoint was at its in-flight cap, score:
+    when deferred; an attempt that gives a lease back hands the earliest one on."""
+    return f"deliveries:waiting:{endpoint_hash}"
+
+
 def event_attempts(event_id: str) -> str:
     """List of one event's attempts (JSON), kept as long as the event."""
     return f"evt:{event_id}:attempts"

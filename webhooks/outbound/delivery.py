@@ -61,6 +61,7 @@ from webhooks.outbound.endpoints import (
     hold_seconds,
     lease,
     release,
+    wait_for_slot,
 )
 from webhooks.outbound.outbox import (
     DEAD,
@@ -206,17 +207,19 @@ def _prepare(svc: Services, evt: Event, client: Client | None, now: float) -> Pr
     if taken == LEASE_IN_FLIGHT:
         return "in_flight"  # that attempt settles or reschedules the event when it ends
     if taken == LEASE_FULL:
-        _defer(svc, evt, now)
+        _defer(svc, evt, endpoint.url, now)
         return "deferred"
     return Prepared(endpoint.url, endpoint.secrets, lapse)
 
 
-def _defer(svc: Services, evt: Event, now: float) -> None:
-    """The endpoint is at its in-flight cap: try later, without spending an attempt."""
+def _defer(svc: Services, evt: Event, url: str, now: float) -> None:
+    """The endpoint is at its in-flight cap: try when a slot frees (or later, by beat), without
+    spending an attempt."""
     deferrals = evt.deferrals
     delay = min(DEFER_MAX_SECONDS, DEFER_BASE_SECONDS * 2**deferrals)
     delay *= random.uniform(1 - JITTER, 1 + JITTER)
     reschedule(svc, evt, now + delay, deferrals=str(deferrals + 1))
+    wait_for_slot(svc, url, evt.id, now)
 
 
 # call -------------------------------------------------------------------------------------------

@@ -3,6 +3,12 @@
 Each endpoint may have at most ``ENDPOINT_MAX_IN_FLIGHT`` requests in flight across all workers
 (a Redis sorted set of leases). A lease (and the event's delivery lock) is held for the
 attempt's deadline plus a margin, so neither lapses while the attempt runs.
+
+An event deferred by a full endpoint also waits in the endpoint's waiting set; an attempt that
+gives its lease back (``event_finish.lua``) takes the earliest waiting event, which
+:func:`hand_on` makes due now and enqueues,
+so a burst to one endpoint flows at the rate its slots free up instead of waiting for beat to
+re-drive the deferred events. Beat's due set stays the safety net.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from orchestrator.core import clock, keys
+from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.clients import Client
 from orchestrator.core.records import Event
 from orchestrator.core.services import Services
@@ -73,3 +79,28 @@ def lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
 def release(svc: Services, url: str, event_id: str, lapse: float) -> None:
     key = keys.endpoint_in_flight(endpoint_hash(url))
     run_script(svc, "endpoint_release", [key], [event_id, repr(lapse)])
+
+
+# A waiting set no attempt hands on from (its endpoint went quiet) goes with this.
+WAITING_TTL_SECONDS = 24 * 3600
+
+
+def wait_for_slot(svc: Services, url: str, event_id: str, now: float) -> None:
+    """Queue a deferred event for the endpoint's next freed slot (:func:`hand_on`)."""
+    name = keys.endpoint_waiting(endpoint_hash(url))
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.zadd(name, {event_id: now})
+    pipe.expire(name, WAITING_TTL_SECONDS)
+    pipe.execute()
+
+
+def hand_on(svc: Services, event_id: str) -> bool:
+    """An attempt gave its lease back and took ``event_id`` off the endpoint's waiting set
+    (``event_finish.lua``): make it due now and enqueue its delivery, unless it no longer needs
+    it (settled meanwhile, or due already). Its task takes a lease like any attempt, and waits
+    again if it finds none."""
+    args = [repr(clock.now()), event_id]
+    if not run_script(svc, "event_due_now", [keys.event(event_id), keys.DUE_DELIVERY], args):
+        return False
+    enqueue.deliver(event_id)
+    return True

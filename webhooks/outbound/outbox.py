@@ -33,7 +33,7 @@ from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
 from orchestrator.jobs import timeline
 from webhooks.outbound import settled
-from webhooks.outbound.endpoints import endpoint_hash
+from webhooks.outbound.endpoints import endpoint_hash, hand_on
 from webhooks.outbound.scripts import run_script
 from webhooks.outbound.settled import event_from_hash
 from webhooks.outbound.transport import Attempt
@@ -184,22 +184,31 @@ def finish(
     settlement = decide(before + 1)
     if sent is None:
         args = _finish_args(svc, evt, settlement, sent, token)
-        run_script(svc, "event_finish", _finish_keys(evt, sent), args)
+        _run_finish(svc, evt, sent, args)
         return settlement
     lapse = repr(sent.lapse)
     for _ in range(_EXPECTED_TRIES):
         args = _finish_args(svc, evt, settlement, sent, token)
         args[8], args[9] = str(before), json.dumps(_attempt_note(evt, before + 1, sent))
         args[12] = lapse
-        if int(run_script(svc, "event_finish", _finish_keys(evt, sent), args)) != 0:
+        if _run_finish(svc, evt, sent, args) != 0:
             return settlement
         lapse = ""  # the lease is given back already
         before = int(svc.redis.hget(keys.event(evt.id), "attempts") or 0)
         settlement = decide(before + 1)
     record_attempt(svc, evt, before + 1, sent.url, sent.attempt)  # counted as it stands
     args = _finish_args(svc, evt, settlement, None, token)
-    run_script(svc, "event_finish", _finish_keys(evt, sent), args)
+    _run_finish(svc, evt, sent, args)
     return settlement
+
+
+def _run_finish(svc: Services, evt: Event, sent: Sent | None, args: list[Any]) -> int:
+    """event_finish.lua; the event it took off the endpoint's waiting set, if any, is handed
+    the freed slot (:func:`webhooks.outbound.endpoints.hand_on`). Its answer code."""
+    code, handed = run_script(svc, "event_finish", _finish_keys(evt, sent), args)
+    if handed:
+        hand_on(svc, str(handed))
+    return int(code)
 
 
 def _finish_keys(evt: Event, sent: Sent | None) -> list[str]:
@@ -213,6 +222,7 @@ def _finish_keys(evt: Event, sent: Sent | None) -> list[str]:
         keys.endpoint_in_flight(endpoint_hash(sent.url if sent else "")),
         keys.delivery_lock(evt.id),
         keys.event_attempts(evt.id),
+        keys.endpoint_waiting(endpoint_hash(sent.url if sent else "")),
     ]
 
 

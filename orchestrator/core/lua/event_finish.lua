@@ -9,6 +9,8 @@
 -- KEYS[4] deliveries:dead     KEYS[5] the client's dead-letter set
 -- KEYS[6] the endpoint's in-flight set    KEYS[7] the event's delivery lock
 -- KEYS[8] the event's attempts list of earlier versions (only given its TTL, if it exists)
+-- KEYS[9] the endpoint's waiting set (events deferred by its cap): the earliest is taken when
+--         the lease is given back, for the caller to hand the freed slot on
 -- ARGV[1] event id            ARGV[2] outcome: delivered | skipped | dead | retry
 -- ARGV[3] the settle note     ARGV[4] now (unix s)           ARGV[5] now (ISO 8601)
 -- ARGV[6] retention (s)       ARGV[7] due_at (retry)         ARGV[8] next_attempt_at (retry)
@@ -21,14 +23,17 @@
 -- ARGV[16] the dead letter's timeline entry ('' none)
 -- ARGV[17] prefix of the packed data's fields (<prefix>0, <prefix>1...)
 -- ARGV[18..] its chunks, in order (none: the fields stay as they are)
--- Returns 1 (done), 0 (the attempts count is no longer ARGV[9]: only the lease was given
--- back, nothing else written) or 2 (the event is gone: lease and lock given back, no record).
+-- Returns {code, handed}: code 1 (done), 0 (the attempts count is no longer ARGV[9]: only the
+-- lease was given back, nothing else written) or 2 (the event is gone: lease and lock given
+-- back, no record); handed, the waiting event taken from KEYS[9] ('' when none).
 local evt, id = KEYS[1], ARGV[1]
 
+local handed = ''
 if ARGV[13] ~= '' then
   local score = redis.call('ZSCORE', KEYS[6], id)
   if score and tonumber(score) == tonumber(ARGV[13]) then
     redis.call('ZREM', KEYS[6], id)
+    handed = redis.call('ZPOPMIN', KEYS[9])[1] or ''
   end
 end
 
@@ -41,12 +46,12 @@ end
 if redis.call('EXISTS', evt) == 0 then
   redis.call('ZREM', KEYS[3], id)
   unlock()
-  return 2
+  return {2, handed}
 end
 
 if ARGV[9] ~= '' then
   if (redis.call('HGET', evt, 'attempts') or '0') ~= ARGV[9] then
-    return 0
+    return {0, handed}
   end
   redis.call('HINCRBY', evt, 'attempts', 1)
   redis.call('RPUSHX', KEYS[2], ARGV[10])
@@ -60,7 +65,7 @@ if outcome == 'retry' then
   redis.call('HSET', evt, 'due_at', ARGV[7], 'next_attempt_at', ARGV[8], 'deferrals', '0')
   redis.call('ZADD', KEYS[3], ARGV[7], id)
   unlock()
-  return 1
+  return {1, handed}
 end
 
 -- settled or dead: the compact rewrite
@@ -107,4 +112,4 @@ else
   redis.call('ZREM', KEYS[5], id)
 end
 unlock()
-return 1
+return {1, handed}

@@ -19,6 +19,7 @@ SCRIPTS = (
     "limiter_acquire",
     "signin_attempt",
     "event_finish",
+    "event_due_now",
     "timeline_compact",
     "transition",
 )

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from standardwebhooks.webhooks import Webhook
 
 from ops.cli import cli
-from orchestrator.core import clock, keys
+from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.records import Event
 from orchestrator.core.urls import Target
 from orchestrator.jobs.state import JobState
@@ -488,6 +488,49 @@ def test_the_endpoint_cap_counts_every_attempt_across_workers(dsvc, endpoint):
     for t in threads:
         t.join(timeout=5)
     assert sorted(outcomes) == ["deferred"] + [delivery.DELIVERED] * 4
+
+
+def test_a_freed_slot_hands_the_deferred_event_on_at_once(dsvc, endpoint, sent_tasks):
+    """The event a full endpoint deferred is made due and enqueued by the attempt that frees a
+    slot, not left for beat's next tick; delivered by that task, it is not sent twice."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    endpoint.default = (200, {}, b"", 0.2)
+    events = [make_event(dsvc, client.id) for _ in range(5)]
+    outcomes: dict[str, str] = {}
+    threads = [
+        threading.Thread(target=lambda e=e: outcomes.__setitem__(e, delivery.deliver(dsvc, e)))
+        for e in events
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    [deferred] = [e for e, outcome in outcomes.items() if outcome == "deferred"]
+    assert float(evt(dsvc, deferred)["due_at"]) <= clock.now()  # due now, not after a back-off
+    assert (enqueue.DELIVER, (deferred,)) in sent_tasks
+    assert dsvc.redis.zcard(keys.endpoint_waiting(delivery.endpoint_hash(f"{endpoint.url}/h"))) == 0
+    assert delivery.deliver(dsvc, deferred) == delivery.DELIVERED
+    assert len(endpoint.requests) == 5
+    assert delivery.deliver(dsvc, deferred) != delivery.DELIVERED  # handed on once
+
+
+def test_an_event_settled_while_it_waited_is_not_handed_on(dsvc, endpoint, sent_tasks):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    settled_meanwhile = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, settled_meanwhile) == delivery.DELIVERED  # by beat, say
+    before = evt(dsvc, settled_meanwhile)
+    sent_tasks.clear()
+    assert endpoints.hand_on(dsvc, settled_meanwhile) is False
+    assert evt(dsvc, settled_meanwhile) == before
+    assert dsvc.redis.zscore(keys.DUE_DELIVERY, settled_meanwhile) is None
+    assert sent_tasks == []
+
+
+def test_a_waiting_set_is_bounded_in_time(dsvc, endpoint):
+    url = f"{endpoint.url}/h"
+    endpoints.wait_for_slot(dsvc, url, "evt_x", clock.now())
+    name = keys.endpoint_waiting(delivery.endpoint_hash(url))
+    assert 0 < dsvc.redis.ttl(name) <= endpoints.WAITING_TTL_SECONDS
 
 
 def wait_until(check, timeout: float = 5.0) -> None:
