@@ -75,6 +75,20 @@ def with_db(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
+def count_commands(monkeypatch: Any, r: redis.Redis) -> list[tuple[Any, ...]]:
+    """Every command ``r`` sends from now on (scripts as EVALSHA; pipelines not), for tests
+    that bound a path's round trips."""
+    calls: list[tuple[Any, ...]] = []
+    real = r.execute_command
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(r, "execute_command", counted)
+    return calls
+
+
 def clean_keys(r: redis.Redis) -> None:
     """Delete our keys (not the broker's bindings). Tests only: production code never scans."""
     batch = [k for k in r.scan_iter(count=1000) if not str(k).startswith(_KEEP_PREFIXES)]

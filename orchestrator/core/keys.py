@@ -133,7 +133,8 @@ def endpoint_waiting(endpoint_hash: str) -> str:
 
 
 def event_attempts(event_id: str) -> str:
-    """List of one event's attempts (JSON), kept as long as the event."""
+    """List of one event's attempts (JSON), as events stored before issue 12 kept them (read
+    and given the event's TTL only: an event now keeps its last attempts in its own hash)."""
     return f"evt:{event_id}:attempts"
 
 

@@ -8,6 +8,7 @@ from orchestrator.core import keys
 from orchestrator.core.compact import RAW_BODY_CAP
 from orchestrator.jobs.store import NewJob
 from orchestrator.upstream.statuses import DECISION_FIELDS
+from tests.helpers import count_commands
 from webhooks.inbound.inbox import MAX_DUPLICATES_ON_TIMELINE, CallbackInbox, seen_field
 
 STATUS = {"request_id": "pixverse_r1", "status": "COMPLETED", "output": None, "error": None}
@@ -16,18 +17,6 @@ STATUS = {"request_id": "pixverse_r1", "status": "COMPLETED", "output": None, "e
 @pytest.fixture
 def job_id(svc) -> str:
     return svc.jobs.create(NewJob("cli_a", "pixverse", {}, {}, None, None, "terminal")).job_id
-
-
-def count_commands(monkeypatch, r) -> list[tuple]:
-    calls: list[tuple] = []
-    real = r.execute_command
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(r, "execute_command", counted)
-    return calls
 
 
 def test_first_callback_is_recorded_for_a_task(svc, job_id):

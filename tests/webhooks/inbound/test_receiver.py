@@ -13,6 +13,7 @@ from orchestrator.core.tokens import callback_token
 from orchestrator.jobs.state import JobState, TransitionResult
 from orchestrator.jobs.store import NewJob
 from orchestrator.reconcile import steps
+from tests.helpers import count_commands
 from webhooks.inbound.apply import READ_BACK
 from webhooks.inbound.inbox import APPLY_GRACE_SECONDS
 from workers.callbacks import apply_callback
@@ -52,18 +53,6 @@ def snapshot(svc) -> dict:
             "set": lambda k: r.smembers(k),
         }[kind](key)
     return out
-
-
-def count_commands(monkeypatch, r) -> list[tuple]:
-    calls: list[tuple] = []
-    real = r.execute_command
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(r, "execute_command", counted)
-    return calls
 
 
 def transitions(svc, job_id: str) -> list[dict]:
