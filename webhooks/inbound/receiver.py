@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 
 from orchestrator.core import metrics
 from orchestrator.core.errors import ApiError, encodable, flatten_messages
@@ -85,12 +86,18 @@ def _apply(
     or failing mid-way, or a bug) is logged and left to the task, never answered as an error."""
     try:
         apply_recorded(svc, inbox_id, job_id, status, job)
-    except Exception:
+    except RedisError:
         log.warning(
             "callback %s for %s recorded but not applied; the apply task will apply it",
             inbox_id,
             job_id,
             exc_info=True,
+        )
+    except Exception:  # a bug: reported (Sentry takes error logs), the answer still 200
+        log.exception(
+            "callback %s for %s recorded but its apply failed; the apply task will retry it",
+            inbox_id,
+            job_id,
         )
 
 

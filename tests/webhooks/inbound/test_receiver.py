@@ -4,6 +4,7 @@ the event's delivery in a task, and the apply task only as the safety net."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import redis
@@ -147,7 +148,7 @@ def test_a_late_status_is_recorded_and_ignored_in_the_request(http, svc, sent_ta
     "where", ["transition", "bind_and_done", "after_move", "unexpected"], ids=str
 )
 def test_a_failure_after_the_record_is_200_and_the_task_applies_it_later(
-    app, http, svc, sent_tasks, job_id, monkeypatch, where
+    app, http, svc, sent_tasks, job_id, monkeypatch, where, caplog
 ):
     """Redis fails (or a bug raises) once the callback is recorded: Pixazo still gets its 200,
     the entry stays, and beat's task applies it after the grace, exactly once."""
@@ -175,9 +176,13 @@ def test_a_failure_after_the_record_is_200_and_the_task_applies_it_later(
             mp.setattr(svc.redis, "pipeline", failing_pipeline)
         else:
             mp.setattr(svc.states, "transition", failing_move)
-        answer = http.post(url(svc, job_id), json=COMPLETED)
+        with caplog.at_level(logging.WARNING, logger="webhooks.inbound.receiver"):
+            answer = http.post(url(svc, job_id), json=COMPLETED)
     assert answer.status_code == 200
     assert answer.get_json() == {"received": True, "duplicate": False}
+    # Redis away now and then is expected; a bug is an error (Sentry takes those).
+    [logged] = [r for r in caplog.records if r.name == "webhooks.inbound.receiver"]
+    assert logged.levelno == (logging.ERROR if where == "unexpected" else logging.WARNING)
     moved = where in ("bind_and_done", "after_move", "unexpected")
     assert svc.jobs.state_of(job_id) is (JobState.COMPLETED if moved else JobState.QUEUED)
     ((inbox_id, resend_at),) = svc.redis.zrange(keys.DUE_CALLBACK, 0, -1, withscores=True)
