@@ -5,10 +5,12 @@ Each endpoint may have at most ``ENDPOINT_MAX_IN_FLIGHT`` requests in flight acr
 attempt's deadline plus a margin, so neither lapses while the attempt runs.
 
 An event deferred by a full endpoint also waits in the endpoint's waiting set; an attempt that
-gives its lease back (``event_finish.lua``) takes the earliest waiting event, which
-:func:`hand_on` makes due now and enqueues,
+delivered its event gives its lease back (``event_finish.lua``) and takes the earliest waiting
+event, which :func:`hand_on` makes due now and enqueues,
 so a burst to one endpoint flows at the rate its slots free up instead of waiting for beat to
-re-drive the deferred events. Beat's due set stays the safety net.
+re-drive the deferred events. An attempt that failed hands nothing on: a failing (or
+trickling) endpoint gets its deferred events at their back-off, never eagerly. Beat's due set
+stays the safety net.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 -- KEYS[6] the endpoint's in-flight set    KEYS[7] the event's delivery lock
 -- KEYS[8] the event's attempts list of earlier versions (only given its TTL, if it exists)
 -- KEYS[9] the endpoint's waiting set (events deferred by its cap): the earliest is taken when
---         the lease is given back, for the caller to hand the freed slot on
+--         a delivered attempt gives the lease back, for the caller to hand the freed slot on
 -- ARGV[1] event id            ARGV[2] outcome: delivered | skipped | dead | retry
 -- ARGV[3] the settle note     ARGV[4] now (unix s)           ARGV[5] now (ISO 8601)
 -- ARGV[6] retention (s)       ARGV[7] due_at (retry)         ARGV[8] next_attempt_at (retry)
@@ -33,7 +33,9 @@ if ARGV[13] ~= '' then
   local score = redis.call('ZSCORE', KEYS[6], id)
   if score and tonumber(score) == tonumber(ARGV[13]) then
     redis.call('ZREM', KEYS[6], id)
-    handed = redis.call('ZPOPMIN', KEYS[9])[1] or ''
+    if ARGV[2] == 'delivered' then  -- a failing endpoint gets its deferred events at back-off
+      handed = redis.call('ZPOPMIN', KEYS[9])[1] or ''
+    end
   end
 end
 

@@ -514,6 +514,28 @@ def test_a_freed_slot_hands_the_deferred_event_on_at_once(dsvc, endpoint, sent_t
     assert delivery.deliver(dsvc, deferred) != delivery.DELIVERED  # handed on once
 
 
+def test_only_a_delivered_attempt_hands_its_slot_on(dsvc, endpoint, sent_tasks):
+    """A failing (or trickling) endpoint gets its deferred events at their back-off: an attempt
+    that failed frees its slot without sending another request there at once."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    url = f"{endpoint.url}/h"
+    lease = keys.endpoint_in_flight(delivery.endpoint_hash(url))
+    busy = {f"evt_busy{i}": clock.now() + 60 for i in range(delivery.ENDPOINT_MAX_IN_FLIGHT)}
+    dsvc.redis.zadd(lease, busy)
+    deferred = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, deferred) == "deferred"
+    dsvc.redis.zrem(lease, "evt_busy0")  # one slot free
+    endpoint.default = (500, {}, b"down", 0)
+    failing = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, failing) != delivery.DELIVERED
+    assert float(evt(dsvc, deferred)["due_at"]) > clock.now()  # still at its back-off
+    assert (enqueue.DELIVER, (deferred,)) not in sent_tasks
+    endpoint.default = (200, {}, b"", 0)
+    assert delivery.deliver(dsvc, make_event(dsvc, client.id)) == delivery.DELIVERED
+    assert float(evt(dsvc, deferred)["due_at"]) <= clock.now()
+    assert (enqueue.DELIVER, (deferred,)) in sent_tasks
+
+
 def test_an_event_settled_while_it_waited_is_not_handed_on(dsvc, endpoint, sent_tasks):
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
     settled_meanwhile = make_event(dsvc, client.id)
