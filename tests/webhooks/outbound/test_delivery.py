@@ -56,6 +56,14 @@ def make_due(svc, event_id: str) -> None:
     svc.redis.hset(keys.event(event_id), "due_at", repr(clock.now() - 0.01))
 
 
+def fill_endpoint(svc, url: str) -> tuple[str, dict[str, float]]:
+    """Every in-flight slot of ``url`` held by other (live) attempts: its lease key and them."""
+    lease = keys.endpoint_in_flight(delivery.endpoint_hash(url))
+    busy = {f"evt_busy{i}": clock.now() + 60 for i in range(delivery.ENDPOINT_MAX_IN_FLIGHT)}
+    svc.redis.zadd(lease, busy)
+    return lease, busy
+
+
 def test_a_2xx_delivers_a_verifiable_event_and_the_attempt_is_on_the_timeline(dsvc, endpoint):
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/hooks/acme")
     endpoint.default = (204, {}, b"", 0.0)
@@ -217,10 +225,7 @@ def test_an_event_type_the_client_does_not_subscribe_to_is_skipped(dsvc, endpoin
 
 def test_a_full_endpoint_defers_without_spending_an_attempt(dsvc, endpoint):
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
-    url = f"{endpoint.url}/h"
-    lease = keys.endpoint_in_flight(delivery.endpoint_hash(url))
-    busy = {f"evt_busy{i}": clock.now() + 60 for i in range(delivery.ENDPOINT_MAX_IN_FLIGHT)}
-    dsvc.redis.zadd(lease, busy)
+    lease, busy = fill_endpoint(dsvc, f"{endpoint.url}/h")
     event_id = make_event(dsvc, client.id)
     assert delivery.deliver(dsvc, event_id) == "deferred"
     assert endpoint.requests == [] and evt(dsvc, event_id)["attempts"] == "0"
@@ -518,10 +523,7 @@ def test_only_a_delivered_attempt_hands_its_slot_on(dsvc, endpoint, sent_tasks):
     """A failing (or trickling) endpoint gets its deferred events at their back-off: an attempt
     that failed frees its slot without sending another request there at once."""
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
-    url = f"{endpoint.url}/h"
-    lease = keys.endpoint_in_flight(delivery.endpoint_hash(url))
-    busy = {f"evt_busy{i}": clock.now() + 60 for i in range(delivery.ENDPOINT_MAX_IN_FLIGHT)}
-    dsvc.redis.zadd(lease, busy)
+    lease, busy = fill_endpoint(dsvc, f"{endpoint.url}/h")
     deferred = make_event(dsvc, client.id)
     assert delivery.deliver(dsvc, deferred) == "deferred"
     dsvc.redis.zrem(lease, "evt_busy0")  # one slot free
