@@ -523,7 +523,7 @@ def test_only_a_delivered_attempt_hands_its_slot_on(dsvc, endpoint, sent_tasks):
     """A failing (or trickling) endpoint gets its deferred events at their back-off: an attempt
     that failed frees its slot without sending another request there at once."""
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
-    lease, busy = fill_endpoint(dsvc, f"{endpoint.url}/h")
+    lease, _ = fill_endpoint(dsvc, f"{endpoint.url}/h")
     deferred = make_event(dsvc, client.id)
     assert delivery.deliver(dsvc, deferred) == "deferred"
     dsvc.redis.zrem(lease, "evt_busy0")  # one slot free
