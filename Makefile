@@ -59,7 +59,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory ## Run every benchmark
+bench: bench-reconcile bench-console bench-pipeline bench-http bench-metrics bench-memory bench-floor ## Run every benchmark
 
 bench-reconcile: $(STAMP) ## Reconcile: 1,000,000 vs 10,000 stored jobs (1,000 due); catch-up rate of 20,000 due items
 	$(BIN)/python -m benchmarks.bench_reconcile
@@ -75,6 +75,9 @@ bench-pipeline: $(STAMP) ## Procfile processes + simulator + consumer, 60 and 10
 
 bench-memory: $(STAMP) ## Redis bytes and keys per finished job (500 jobs through the deployment), per key type
 	$(BIN)/python -m benchmarks.bench_memory
+
+bench-floor: $(STAMP) ## The shape's floor: gunicorn, Celery hops and POSTs with no product code, as a ratio to the yardstick
+	$(BIN)/python -m benchmarks.bench_floor
 
 bench-http: $(STAMP) ## wrk against gunicorn: intake and Pixazo receiver req/s as ratios to a bare Flask view (needs wrk)
 	$(BIN)/python -m benchmarks.bench_http
