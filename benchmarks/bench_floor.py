@@ -128,6 +128,23 @@ def pipeline_per_job(rate: int, seconds: float) -> tuple[float, float]:
     return product, yardstick
 
 
+def floor_parts_per_job(per: dict[str, dict[str, float]]) -> list[tuple[str, int, float]]:
+    """(what, times a job needs it, CPU ms) from the measured scenarios' ms per request; a
+    part needed 0 times is shown for comparison only."""
+    threads_hop = per["threads"]["threads"]
+    return [
+        ("a bare Flask request on the Procfile's gunicorn line", 0, per["bare"]["web"]),
+        ("a request that publishes one task (intake, callback)", 2, per["prefork"]["web"]),
+        ("a task's hop through the prefork worker (submit)", 1, per["prefork"]["prefork"]),
+        ("a task's hop through the thread-pool worker (delivery)", 1, threads_hop),
+        (
+            "one outbound keep-alive POST (to Pixazo, to a consumer)",
+            2,
+            max(per["post"]["threads"] - threads_hop, 0.0),
+        ),
+    ]
+
+
 def line(label: str, value: float, note: str = "") -> None:
     print(f"  {label:<52} {value:7.2f} ms {note}")
 
@@ -152,18 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, (per, ok) in got.items():
         figures = ", ".join(f"{k} {v:.2f}" for k, v in per.items())
         print(f"{name}: {ok} requests answered; CPU ms per request: {figures}")
-    bare_request = got["bare"][0]["web"]
-    publish_request = got["prefork"][0]["web"]
-    prefork_hop = got["prefork"][0]["prefork"]
-    threads_hop = got["threads"][0]["threads"]
-    outbound_post = max(got["post"][0]["threads"] - threads_hop, 0.0)
-    floor_ms = 2 * publish_request + prefork_hop + threads_hop + 2 * outbound_post
     print(f"\nfloor per job at {rate}/s (CPU, no product code, no Redis writes):")
-    line("a bare Flask request on the Procfile's gunicorn line", bare_request)
-    line("x2 a request that publishes one task (intake, callback)", publish_request)
-    line("x1 a task's hop through the prefork worker (submit)", prefork_hop)
-    line("x1 a task's hop through the thread-pool worker (delivery)", threads_hop)
-    line("x2 one outbound keep-alive POST (to Pixazo, to a consumer)", outbound_post)
+    floor_ms = 0.0
+    for label, times, ms in floor_parts_per_job({name: per for name, (per, _ok) in got.items()}):
+        floor_ms += times * ms
+        line(f"x{times} {label}" if times else label, ms)
     line("floor", floor_ms)
     line("yardstick (simulator + consumer, same run)", yardstick)
     line("product (bench_pipeline, same run)", product)
