@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import requests
+from redis.connection import AbstractConnection
 
 from devtools.devstack import Orchestrator, Stack, base_env
 from orchestrator.core import redis_conn
@@ -87,6 +88,20 @@ def count_commands(monkeypatch: Any, r: redis.Redis) -> list[tuple[Any, ...]]:
 
     monkeypatch.setattr(r, "execute_command", counted)
     return calls
+
+
+def count_round_trips(monkeypatch: Any) -> list[int]:
+    """Round trips to Redis from now on, of every client in this process: one per command
+    sent alone and one per pipeline (a one-element list, read it as ``trips[0]``)."""
+    trips = [0]
+    real = AbstractConnection.send_packed_command
+
+    def counted(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
+        trips[0] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return trips
 
 
 def clean_keys(r: redis.Redis) -> None:

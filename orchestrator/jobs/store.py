@@ -185,9 +185,12 @@ class JobStore:
         value = cast(str | None, self._redis.hget(keys.job(job_id), "status"))
         return JobState(value) if value else None
 
-    def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
+    def append_timeline(
+        self, job_id: str, entry: Mapping[str, Any], pipe: redis.client.Pipeline | None = None
+    ) -> None:
+        """With ``pipe``, only queued there (sent with the caller's other writes)."""
         record = {"at": clock.iso(), **entry}
-        self._redis.rpush(keys.timeline(job_id), json.dumps(record))
+        (self._redis if pipe is None else pipe).rpush(keys.timeline(job_id), json.dumps(record))
 
     def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         return timelines.read(self._redis, job_id, limit)

@@ -51,8 +51,9 @@ class SubmitLimiter:
         )
         return (lease, 0.0) if wait <= 0 else (None, wait)
 
-    def release(self, lease: str) -> None:
-        self._redis.zrem(keys.LIMITER_LEASES, lease)
+    def release(self, lease: str, pipe: redis.client.Pipeline | None = None) -> None:
+        """With ``pipe``, only queued there (sent with the caller's other writes)."""
+        (self._redis if pipe is None else pipe).zrem(keys.LIMITER_LEASES, lease)
 
     def in_flight(self, now: float) -> int:
         return int(self._redis.zcount(keys.LIMITER_LEASES, now, "+inf"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -57,6 +58,33 @@ def paused(r: redis.Redis) -> dict[str, str] | None:
     return dict(data) if data else None
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What a submit's go-ahead reads: the pause, and which job may probe it. Read with other
+    commands in the caller's pipeline (:func:`queue_gate_read`), so a submit's checks cost one
+    round trip."""
+
+    pause: dict[str, str] | None
+    probe: str | None
+
+    @classmethod
+    def from_replies(cls, replies: list[Any]) -> Gate:
+        data, probe = replies
+        return cls(dict(data) if data else None, probe)
+
+    def holds(self, job_id: str) -> bool:
+        """Paused, and ``job_id`` is not the one job that may probe the pause."""
+        return self.pause is not None and self.probe != job_id
+
+
+GATE_REPLIES = 2  # the replies queue_gate_read adds to a pipeline
+
+
+def queue_gate_read(pipe: redis.client.Pipeline) -> None:
+    pipe.hgetall(keys.SUBMISSIONS_PAUSED)
+    pipe.get(keys.SUBMISSIONS_PROBE)
+
+
 def auto_resumes(pause: dict[str, str] | None) -> bool:
     """A 402 pause ends by itself once a submit is accepted; an operator's pause only by hand."""
     return pause is not None and pause.get("reason") == BALANCE_REASON
@@ -71,11 +99,13 @@ def is_probe(r: redis.Redis, job_id: str) -> bool:
     return r.get(keys.SUBMISSIONS_PROBE) == job_id
 
 
-def record_answer(r: redis.Redis, http_status: int | None, latency_ms: int, message: str) -> None:
-    """Counters per hour bucket, and the last error, for the console's health panel."""
+def record_answer(
+    pipe: redis.client.Pipeline, http_status: int | None, latency_ms: int, message: str
+) -> None:
+    """Counters per hour bucket, and the last error, for the console's health panel: queued in
+    ``pipe``, which the caller sends with the submit's other records."""
     bucket = int(clock.now() // WINDOW_SECONDS)
     label = str(http_status) if http_status else "network"
-    pipe = r.pipeline(transaction=False)
     pipe.hincrby(keys.upstream_stats(bucket), label, 1)
     pipe.expire(keys.upstream_stats(bucket), 2 * WINDOW_SECONDS)
     pipe.lpush(keys.UPSTREAM_LATENCY, latency_ms)
@@ -85,7 +115,6 @@ def record_answer(r: redis.Redis, http_status: int | None, latency_ms: int, mess
             keys.UPSTREAM_LAST_ERROR,
             mapping={"at": clock.iso(), "status": label, "message": message[:300]},
         )
-    pipe.execute()
 
 
 def health(r: redis.Redis) -> dict[str, Any]:

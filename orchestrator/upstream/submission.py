@@ -15,6 +15,8 @@ import random
 import secrets
 from dataclasses import dataclass
 
+import redis
+
 from orchestrator.core import catalog, clock, keys, logcontext, metrics, tokens
 from orchestrator.core.due import DueSet
 from orchestrator.core.error_codes import ErrorCode
@@ -29,6 +31,7 @@ from orchestrator.jobs.state import (
     JobState,
 )
 from orchestrator.upstream import pause
+from orchestrator.upstream.limiter import SubmitLimiter
 from orchestrator.upstream.pixazo import CONNECT_TIMEOUT_SECONDS, Outcome, SubmitResult
 
 log = logging.getLogger(__name__)
@@ -48,24 +51,58 @@ def backoff_seconds(schedule: tuple[int, ...], attempt: int, retry_after: float 
 
 def submit(svc: Services, job_id: str) -> str:
     """Run one submit of ``job_id`` if it is due; returns a word for logs and tests."""
-    if svc.jobs.state_of(job_id) is not S.QUEUED:
+    state, gate = _read_gate(svc, job_id)
+    if state is not S.QUEUED:
         return "skipped"
     now = clock.now()
     submits = DueSet(svc.redis, keys.DUE_SUBMIT)
-    if pause.paused(svc.redis) and not pause.is_probe(svc.redis, job_id):
+    if gate.holds(job_id):
         submits.push_back([job_id], now + svc.settings.balance_probe_seconds)
         return "paused"
     lease, wait = svc.limiter.acquire(now)
     if lease is None:
         submits.push_back([job_id], now + wait)
         return "throttled"
+    held = _Lease(svc.limiter, lease)
     try:
-        return _submit_holding_lease(svc, job_id)
+        return _submit_holding_lease(svc, job_id, held)
     finally:
-        svc.limiter.release(lease)
+        held.give_back()
 
 
-def _submit_holding_lease(svc: Services, job_id: str) -> str:
+def _read_gate(svc: Services, job_id: str) -> tuple[JobState | None, pause.Gate]:
+    """The job's state and the pause in one round trip; the job's client and model (which never
+    change) come with them, so that the claim does not read them again."""
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.hmget(keys.job(job_id), "status", "client_id", "model")
+    pause.queue_gate_read(pipe)
+    (status, client_id, model), *gate = pipe.execute()
+    svc.states.remember(job_id, client_id or "", model or "")
+    return (JobState(status) if status else None), pause.Gate.from_replies(gate)
+
+
+class _Lease:
+    """A limiter lease, given back once: with the answer's records, or at the end of the submit
+    when something failed before them (a lease nobody gives back lapses by itself)."""
+
+    def __init__(self, limiter: SubmitLimiter, lease: str) -> None:
+        self._limiter = limiter
+        self._lease: str | None = lease
+
+    def queue_give_back(self, pipe: redis.client.Pipeline) -> None:
+        if self._lease is not None:
+            self._limiter.release(self._lease, pipe)
+
+    def given_back(self) -> None:
+        self._lease = None
+
+    def give_back(self) -> None:
+        if self._lease is not None:
+            self._limiter.release(self._lease)
+            self._lease = None
+
+
+def _submit_holding_lease(svc: Services, job_id: str, lease: _Lease) -> str:
     settings = svc.settings
     now = clock.now()
     token = secrets.token_hex(8)
@@ -97,8 +134,8 @@ def _submit_holding_lease(svc: Services, job_id: str) -> str:
     )
     metrics.SUBMITS.inc(spec.id, result.outcome.value)
     attempt = Attempt(token, raw.get(GENERATION) or "1", int(raw.get(GEN_ATTEMPTS) or 1))
-    _record_attempt(svc, job_id, int(raw.get("attempts") or 1), result)
-    return _settle(svc, job_id, attempt, result)
+    gate = _record_attempt(svc, job_id, int(raw.get("attempts") or 1), result, lease)
+    return _settle(svc, job_id, attempt, result, gate)
 
 
 @dataclass(frozen=True)
@@ -127,7 +164,14 @@ def follow_claimed(svc: Services, job_id: str, state: JobState) -> str:
     return "claimed"
 
 
-def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResult) -> None:
+def _record_attempt(
+    svc: Services, job_id: str, attempt: int, result: SubmitResult, lease: _Lease
+) -> pause.Gate:
+    """Everything the answer records before the job moves, in one round trip: the timeline
+    entry, the console's answer counters, the request's binding (before the move, so that a
+    callback finds the job as soon as it is submitted), the lease; and the pause, read back for
+    the move to decide on."""
+    pipe = svc.redis.pipeline(transaction=False)
     svc.jobs.append_timeline(
         job_id,
         {
@@ -139,8 +183,16 @@ def _record_attempt(svc: Services, job_id: str, attempt: int, result: SubmitResu
             "request_id": result.request_id,
             "answer": result.answer or result.message,
         },
+        pipe=pipe,
     )
-    pause.record_answer(svc.redis, result.http_status, result.latency_ms, result.message)
+    pause.record_answer(pipe, result.http_status, result.latency_ms, result.message)
+    if result.outcome is Outcome.ACCEPTED and result.request_id is not None:
+        svc.jobs.bind_request(result.request_id, job_id, svc.request_binding_seconds, pipe=pipe)
+    lease.queue_give_back(pipe)
+    pause.queue_gate_read(pipe)
+    replies = pipe.execute()
+    lease.given_back()
+    return pause.Gate.from_replies(replies[-pause.GATE_REPLIES :])
 
 
 def _fail(svc: Services, job_id: str, attempt: Attempt, code: ErrorCode, message: str) -> str:
@@ -168,10 +220,10 @@ def _requeue(svc: Services, job_id: str, attempt: Attempt, delay: float, reason:
     )
 
 
-def _accept(svc: Services, job_id: str, attempt: Attempt, request_id: str) -> str:
+def _accept(svc: Services, job_id: str, attempt: Attempt, request_id: str, gate: pause.Gate) -> str:
+    """The request is bound already (_record_attempt); the job moves to submitted."""
     settings = svc.settings
-    svc.jobs.bind_request(request_id, job_id, svc.request_binding_seconds)
-    if pause.auto_resumes(pause.paused(svc.redis)):
+    if pause.auto_resumes(gate.pause):
         # Any accepted submit proves the balance is back, not only the probe's.
         pause.resume(svc.redis, by="an accepted submit")
     moved = svc.states.transition(
@@ -199,12 +251,14 @@ def _accept(svc: Services, job_id: str, attempt: Attempt, request_id: str) -> st
     return "late"
 
 
-def _settle(svc: Services, job_id: str, attempt: Attempt, result: SubmitResult) -> str:
+def _settle(
+    svc: Services, job_id: str, attempt: Attempt, result: SubmitResult, gate: pause.Gate
+) -> str:
     settings = svc.settings
     outcome = result.outcome
     if outcome is Outcome.ACCEPTED:
         assert result.request_id is not None
-        return _accept(svc, job_id, attempt, result.request_id)
+        return _accept(svc, job_id, attempt, result.request_id, gate)
     if outcome is Outcome.REJECTED:
         message = result.message or "Pixazo rejected the request"
         return _fail(svc, job_id, attempt, ErrorCode.UPSTREAM_REJECTED, message)
