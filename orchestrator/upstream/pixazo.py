@@ -189,26 +189,35 @@ class PixazoClient:
         self._key = api_key
         self._submit_timeout = submit_timeout
         self._session = session or _session_for(self._base)
-
-    def _headers(self) -> dict[str, str]:
-        return {
+        # The session's default headers (User-Agent, Accept, ...) with ours, merged once: a
+        # request is prepared alone and sent on the session, which spares requests' per-call
+        # merging of session settings, cookies and hooks (none of which we use): ~0.2 ms a call.
+        self._headers = {
+            **requests.utils.default_headers(),
             "Content-Type": "application/json",
             "Cache-Control": "no-cache",
             "Ocp-Apim-Subscription-Key": self._key,
         }
 
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], **options: Any
+    ) -> requests.Response:
+        data = options.pop("data", None)
+        prepared = requests.Request(method, url, data=data, headers=headers).prepare()
+        return self._session.send(prepared, allow_redirects=False, **options)
+
     def submit(
         self, path: str, body: dict[str, Any], webhook_url: str, webhook_mode: str
     ) -> SubmitResult:
-        headers = {**self._headers(), "X-Webhook-URL": webhook_url, "X-Webhook-Mode": webhook_mode}
+        headers = {**self._headers, "X-Webhook-URL": webhook_url, "X-Webhook-Mode": webhook_mode}
         started = time.monotonic()
         try:
-            answer = self._session.post(
+            answer = self._send(
+                "POST",
                 self._base + path,
+                headers,
                 data=json.dumps(body),
-                headers=headers,
                 timeout=(CONNECT_TIMEOUT_SECONDS, self._submit_timeout),
-                allow_redirects=False,
             )
         except requests.RequestException as exc:
             latency = int((time.monotonic() - started) * 1000)
@@ -222,11 +231,11 @@ class PixazoClient:
 
     def status(self, request_id: str) -> tuple[int, dict[str, Any] | None, str]:
         """(HTTP status, parsed body or None, answer excerpt) of the universal status route."""
-        answer = self._session.get(
+        answer = self._send(
+            "GET",
             f"{self._base}/v2/requests/status/{request_id}",
-            headers=self._headers(),
+            self._headers,
             timeout=(CONNECT_TIMEOUT_SECONDS, STATUS_TIMEOUT_SECONDS),
-            allow_redirects=False,
         )
         excerpt = answer.text[:_ANSWER_EXCERPT]
         if answer.status_code != 200:

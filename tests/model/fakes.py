@@ -151,6 +151,12 @@ class FakePixazo:
     local: threading.local = field(default_factory=threading.local)
 
     # -- the requests.Session surface PixazoClient uses
+    def send(self, prepared: Any, **_: Any) -> Any:
+        """PixazoClient prepares each request alone and sends it on the session."""
+        if prepared.method == "GET":
+            return self.get(prepared.url)
+        return self.post(prepared.url, prepared.body, prepared.headers)
+
     def post(self, url: str, data: str, headers: dict[str, str], **_: Any) -> Any:
         job_id = headers["X-Webhook-URL"].split("/webhooks/pixazo/")[1].split("/")[0]
         generation = self.model.generation_of(job_id)
