@@ -26,6 +26,7 @@ import redis
 import requests
 
 from benchmarks import cpu
+from benchmarks.bench_http import TARGETS as HTTP_TARGETS
 from benchmarks.bench_pipeline import (
     BENCH_ENV,
     DELIVERY_THREADS,
@@ -183,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
         f"floor / yardstick {ratio:.2f}x; product / yardstick {product / yardstick:.2f}x; "
         f"product / floor {product / floor_ms:.2f}x   [target product <= "
         f"{TARGET_CPU_RATIO}x yardstick: {verdict}]"
+    )
+    bare, publishing = got["bare"][0]["web"], got["prefork"][0]["web"]
+    print(
+        f"a request that publishes one task costs {publishing / bare:.2f}x a bare one: a view "
+        f"that does, CPU-bound, serves at most {bare / publishing:.2f}x bare Flask's requests/s "
+        f"(bench-http's intake target: {HTTP_TARGETS['intake']}x)"
     )
 
 
