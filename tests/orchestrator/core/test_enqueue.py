@@ -56,8 +56,13 @@ class _Amqp:
     queues = _Queues()
 
 
+class _Conf:
+    broker_pool_limit: int | None = 10
+
+
 class _Celery:
     def __init__(self) -> None:
+        self.conf = _Conf()
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.producer_pool = _Pool()
         self.amqp = _Amqp()
@@ -143,6 +148,24 @@ def test_sends_at_once_take_a_producer_each_and_keep_both(celery) -> None:
     for job_id in ("job_b", "job_c"):
         assert enqueue.submit(job_id)
     assert len(celery.connections) == 2
+
+
+def test_beyond_the_pool_limit_a_send_takes_celerys_pool_as_before(celery) -> None:
+    """At most ``broker_pool_limit`` kept producers (the connections Celery's pool would have
+    opened): a thread pool wider than that does not open a connection per thread."""
+    celery.conf.broker_pool_limit = 2
+    with enqueue._KEPT.taken(), enqueue._KEPT.taken():  # two sends under way
+        assert enqueue.submit("job_a")
+    assert "producer" not in celery.sent[0][1] and len(celery.connections) == 2
+    assert enqueue.submit("job_b")
+    assert celery.sent[1][1]["producer"].connection in celery.connections
+    assert len(celery.connections) == 2
+
+
+@pytest.mark.parametrize("limit", [0, None])
+def test_a_pool_limit_of_none_keeps_the_default_number(celery, limit) -> None:
+    celery.conf.broker_pool_limit = limit
+    assert enqueue._limit(celery) == enqueue.DEFAULT_KEPT_PRODUCERS
 
 
 def test_a_producer_whose_send_failed_is_closed_not_kept(celery, monkeypatch, caplog) -> None:
