@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.core import clock, keys
 from orchestrator.core.clients import WEBHOOK_SECRET_PREFIX, hash_api_key
-from tests.helpers import count_round_trips
+from tests.helpers import named_round_trips
 
 
 def test_api_keys_are_stored_only_as_hashes(svc):
@@ -83,7 +83,7 @@ def test_a_known_key_costs_one_round_trip(svc, monkeypatch):
     script (before: a GET of the key, then the client and the counter in a pipeline)."""
     client, api_key = svc.clients.create("acme")
     assert svc.clients.authenticate_counted(api_key, _counter, 120)[0].id == client.id
-    trips = count_round_trips(monkeypatch, svc.redis)
+    trips = named_round_trips(monkeypatch, svc.redis)
     found = [svc.clients.authenticate_counted(api_key, _counter, 120) for _ in range(3)]
     assert [(c.id, n) for c, n in found] == [(client.id, 2), (client.id, 3), (client.id, 4)]
     assert trips == ["EVALSHA"] * 3

@@ -10,7 +10,7 @@ from orchestrator.core import catalog, enqueue, keys
 from orchestrator.core.clients import ClientStore
 from orchestrator.intake import api
 from orchestrator.jobs.state import JobState
-from tests.helpers import count_round_trips
+from tests.helpers import named_round_trips
 from tests.orchestrator.model_inputs import IMAGE, INVALID_INPUTS, VALID_INPUTS
 
 
@@ -119,7 +119,7 @@ def test_an_intake_costs_the_key_check_and_the_create_and_nothing_else(
     one stores the job (and its budget commit); the answer is rendered from what it wrote.
     (Before: the key's GET, a pipeline for the client and the counter, then the create.)"""
     assert create(http, key).status_code == 202  # a fresh Redis loads the scripts
-    trips = count_round_trips(monkeypatch, svc.redis)
+    trips = named_round_trips(monkeypatch, svc.redis)
     answer = create(http, key)
     assert answer.status_code == 202, answer.get_data(as_text=True)
     assert trips == ["EVALSHA", "EVALSHA"]
