@@ -6,8 +6,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ops.console import bp as ops_bp
 from orchestrator import health
@@ -27,6 +28,18 @@ class InsertionOrderJSONProvider(DefaultJSONProvider):
     sort_keys = False
 
 
+class LazySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions (the console's), opened without building a signing
+    serializer when the request carries no cookie at all: every API request and callback, for
+    which Flask built one (about 4% of a callback's CPU) only to find no session cookie. Saving
+    is Flask's own: a new session nobody touched writes nothing."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """``config`` is Settings, or environment-style overrides on top of ``os.environ``."""
     settings = (
@@ -44,6 +57,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=not settings.allow_http,
     )
     app.json = InsertionOrderJSONProvider(app)
+    app.session_interface = LazySessionInterface()
     app.extensions[EXTENSION_NAME] = build_services(settings)
     register_error_handlers(app)
     instrumentation.install(app)

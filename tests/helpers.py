@@ -348,3 +348,31 @@ def reconcile_pass(svc: Services, now: float | None = None) -> steps.TickReport:
     for step in steps.STEPS:
         report.add(step.name, steps.run_batch(svc, step.name, now))
     return report
+
+
+def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
+    """Every round trip ``r`` makes from now on: a command's name (a script is ``EVALSHA``), or
+    ``PIPELINE`` for a pipeline or transaction sent at once, for tests that pin a path's round
+    trips (a script's first EVALSHA on a fresh Redis also shows its ``SCRIPT LOAD``)."""
+    trips: list[str] = []
+    real_command, real_pipeline = r.execute_command, r.pipeline
+
+    def command(*args: Any, **kwargs: Any) -> Any:
+        trips.append(str(args[0]))
+        return real_command(*args, **kwargs)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*e_args: Any, **e_kwargs: Any) -> Any:
+            if len(pipe):
+                trips.append("PIPELINE")
+            return real_execute(*e_args, **e_kwargs)
+
+        pipe.execute = execute  # type: ignore[method-assign]
+        return pipe
+
+    monkeypatch.setattr(r, "execute_command", command)
+    monkeypatch.setattr(r, "pipeline", pipeline)
+    return trips

@@ -11,9 +11,13 @@ def now() -> float:
 
 
 def iso(ts: float | None = None) -> str:
-    """UTC with milliseconds and a ``Z``, the form every timestamp in our API takes."""
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """UTC with milliseconds and a ``Z``, the form every timestamp in our API takes (spelt
+    field by field: ``strftime`` took a third longer, and a request stamps several)."""
+    m = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_iso(value: str | None) -> datetime | None:

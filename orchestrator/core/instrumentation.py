@@ -18,6 +18,8 @@ from orchestrator.core.ids import is_id, new_id
 
 REQUEST_ID_HEADER = "Request-Id"
 INCOMING_HEADERS = ("X-Request-Id", "Request-Id")
+# The same headers as the WSGI environ names them: read there, not through a Headers view.
+_INCOMING_ENVIRON = tuple("HTTP_" + name.upper().replace("-", "_") for name in INCOMING_HEADERS)
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
@@ -26,8 +28,9 @@ UNMATCHED_ROUTE = "unmatched"  # 404s for paths no route knows: one label, whate
 
 def request_id() -> str:
     """The incoming id if it is well formed, else a fresh ``req_`` id."""
-    for header in INCOMING_HEADERS:
-        value = request.headers.get(header, "")
+    environ = request.environ
+    for name in _INCOMING_ENVIRON:
+        value = environ.get(name, "")
         if _WELL_FORMED.fullmatch(value):
             return value
     return new_id("req")

@@ -13,8 +13,8 @@ _CONTEXT = b"pixazo-callback:"
 
 
 def callback_token(secret_key: str, job_id: str) -> str:
-    digest = hmac.new(secret_key.encode(), _CONTEXT + job_id.encode(), hashlib.sha256)
-    return digest.hexdigest()
+    # hmac.digest: the one-shot form (no HMAC object per call), the same bytes as hmac.new.
+    return hmac.digest(secret_key.encode(), _CONTEXT + job_id.encode(), hashlib.sha256).hex()
 
 
 def verify_callback_token(secret_key: str, job_id: str, token: str) -> bool:

@@ -87,7 +87,8 @@ def submit_job(
     key = check_idempotency_key(idempotency_key)
     request = parse_job_request(svc, body)
     new = NewJob(**{**request.__dict__, "client_id": client.id, "warnings": tuple(warnings or ())})
-    result = svc.jobs.create(new, idempotency_key=key, fingerprint=fingerprint(body))
+    # The fingerprint only ever meets a replayed key: without one, nothing compares it.
+    result = svc.jobs.create(new, idempotency_key=key, fingerprint=fingerprint(body) if key else "")
     if result.refused is not None:
         raise budget_exceeded(result.refused)
     if not result.created:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 
 from orchestrator.app import BOOT_ERROR_EXIT_CODE, create_app_or_exit
 
@@ -31,3 +32,22 @@ def test_the_celery_entry_stops_on_a_missing_variable():
     )
     assert run.returncode == BOOT_ERROR_EXIT_CODE
     assert run.stderr.strip().splitlines()[-1].startswith("configuration error: REDIS_URL")
+
+
+def test_a_request_without_cookies_builds_no_session_signer(app, monkeypatch):
+    """API requests and callbacks carry no cookie: their (empty, untouched) session is made
+    without Flask's signing serializer; a request with a cookie still reads it through one."""
+    built: list[object] = []
+    real = SecureCookieSessionInterface.get_signing_serializer
+
+    def counted(self, flask_app):
+        built.append(flask_app)
+        return real(self, flask_app)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", counted)
+    http = app.test_client()
+    answer = http.get("/healthz")
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers and built == []
+    http.set_cookie("session", "not-a-signed-session")
+    assert http.get("/healthz").status_code == 200
+    assert built == [app]

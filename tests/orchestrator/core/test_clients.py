@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.core import clock, keys
 from orchestrator.core.clients import WEBHOOK_SECRET_PREFIX, hash_api_key
+from tests.helpers import named_round_trips
 
 
 def test_api_keys_are_stored_only_as_hashes(svc):
@@ -75,3 +76,41 @@ def test_a_revoked_key_stops_working_at_once(svc):
     svc.redis.delete(keys.api_key(hash_api_key(api_key)))
     assert svc.clients.authenticate_counted(api_key, _counter, 120) is None
     assert svc.clients.authenticate(api_key) is None
+
+
+def test_a_known_key_costs_one_round_trip(svc, monkeypatch):
+    """Once the process has seen a key's client, authenticating and counting a request is one
+    script (before: a GET of the key, then the client and the counter in a pipeline)."""
+    client, api_key = svc.clients.create("acme")
+    assert svc.clients.authenticate_counted(api_key, _counter, 120)[0].id == client.id
+    trips = named_round_trips(monkeypatch, svc.redis)
+    found = [svc.clients.authenticate_counted(api_key, _counter, 120) for _ in range(3)]
+    assert [(c.id, n) for c, n in found] == [(client.id, 2), (client.id, 3), (client.id, 4)]
+    assert trips == ["EVALSHA"] * 3
+    assert 0 < svc.redis.ttl(_counter(client.id)) <= 120
+
+
+def test_a_revoked_key_seen_before_is_refused_and_counts_nothing(svc):
+    client, api_key = svc.clients.create("acme")
+    assert svc.clients.authenticate_counted(api_key, _counter, 120) is not None
+    svc.redis.delete(keys.api_key(hash_api_key(api_key)))
+    for _ in range(2):
+        assert svc.clients.authenticate_counted(api_key, _counter, 120) is None
+    assert svc.redis.get(_counter(client.id)) == "1"
+
+
+def test_a_key_that_names_another_client_now_counts_for_that_one(svc):
+    first, api_key = svc.clients.create("acme")
+    second, _ = svc.clients.create("other")
+    assert svc.clients.authenticate_counted(api_key, _counter, 120)[0].id == first.id
+    svc.redis.set(keys.api_key(hash_api_key(api_key)), second.id)
+    found, count = svc.clients.authenticate_counted(api_key, _counter, 120)
+    assert (found.id, count) == (second.id, 1)
+    assert svc.redis.get(_counter(first.id)) == "1"
+
+
+def test_a_deleted_client_is_refused_though_its_key_remains(svc):
+    client, api_key = svc.clients.create("acme")
+    assert svc.clients.authenticate_counted(api_key, _counter, 120) is not None
+    svc.redis.delete(keys.client(client.id))
+    assert svc.clients.authenticate_counted(api_key, _counter, 120) is None

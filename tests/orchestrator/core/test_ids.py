@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from orchestrator.core import ids
 from orchestrator.core.ids import is_id, new_id
 
 MADE = new_id("job", 1_800_000_000.0)
@@ -39,3 +42,28 @@ def test_what_new_id_makes_passes():
 )
 def test_anything_else_fails(value):
     assert not is_id(value, "job")
+
+
+def _base32(value: int, length: int) -> str:
+    """The spelling by definition: one character per five bits, most significant first."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(length)))
+
+
+@pytest.mark.parametrize("length", [1, 2, 9, 10, 16, 17])
+def test_encoding_is_base32_most_significant_first(length):
+    values = [
+        0,
+        1,
+        31,
+        32,
+        2 ** (5 * length) - 1,
+        *(random.getrandbits(5 * length) for _ in range(500)),
+    ]
+    assert [ids._encode(v, length) for v in values] == [_base32(v, length) for v in values]
+
+
+def test_an_id_spells_its_milliseconds_then_80_random_bits():
+    made = new_id("job", 1_800_000_000.123)
+    assert made[4:14] == _base32(1_800_000_000_123, 10)
+    assert ids.created_at(made) == 1_800_000_000.123

@@ -8,12 +8,13 @@ import re
 import pytest
 
 from ops import operators
-from orchestrator.core import lua
+from orchestrator.core import clients, lua
 from orchestrator.jobs import state, store
 from orchestrator.reconcile import steps
 from orchestrator.upstream import limiter, pause
 
 SCRIPTS = (
+    "authenticate",
     "create_job",
     "due_claim",
     "limiter_acquire",
@@ -36,7 +37,7 @@ def test_a_script_documents_every_key_and_argument_it_reads(name) -> None:
         assert used <= documented, (name, kind, used - documented)
 
 
-@pytest.mark.parametrize("module", [store, limiter, state, steps, pause, operators])
+@pytest.mark.parametrize("module", [store, limiter, state, steps, pause, operators, clients])
 def test_no_inline_lua(module) -> None:
     source = inspect.getsource(module)
     assert "redis.call(" not in source and ".eval(" not in source

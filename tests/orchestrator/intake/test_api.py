@@ -10,6 +10,7 @@ from orchestrator.core import catalog, enqueue, keys
 from orchestrator.core.clients import ClientStore
 from orchestrator.intake import api
 from orchestrator.jobs.state import JobState
+from tests.helpers import named_round_trips
 from tests.orchestrator.model_inputs import IMAGE, INVALID_INPUTS, VALID_INPUTS
 
 
@@ -109,6 +110,20 @@ def test_the_202_says_queued_even_when_a_worker_moves_the_job_at_once(http, svc,
     assert (job["status"], job["request_id"], job["attempts"]) == ("queued", None, 0)
     stored = svc.jobs.get(job["id"])
     assert (stored["status"], stored["request_id"]) == ("submitted", "req_fast_worker")
+
+
+def test_an_intake_costs_the_key_check_and_the_create_and_nothing_else(
+    http, svc, sent_tasks, key, monkeypatch
+):
+    """Once the process has seen the key: one script authenticates and counts the request,
+    one stores the job (and its budget commit); the answer is rendered from what it wrote.
+    (Before: the key's GET, a pipeline for the client and the counter, then the create.)"""
+    assert create(http, key).status_code == 202  # a fresh Redis loads the scripts
+    trips = named_round_trips(monkeypatch, svc.redis)
+    answer = create(http, key)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    assert trips == ["EVALSHA", "EVALSHA"]
+    assert [task for task, _ in sent_tasks] == [enqueue.SUBMIT] * 2
 
 
 @pytest.mark.parametrize("model", sorted(VALID_INPUTS))
