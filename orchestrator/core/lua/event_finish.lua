@@ -21,8 +21,10 @@
 -- ARGV[14] the lock's token ('' when not held)
 -- ARGV[15] a timeline entry before the dead letter's ('' none)
 -- ARGV[16] the dead letter's timeline entry ('' none)
--- ARGV[17] prefix of the packed data's fields (<prefix>0, <prefix>1...)
--- ARGV[18..] its chunks, in order (none: the fields stay as they are)
+-- ARGV[17] prefix of the packed data's fields (<prefix>0, <prefix>1...); '' keeps the stored
+--          data fields as they are
+-- ARGV[18..] its chunks, in order, replacing any stored packing (none with a prefix: the event
+--          keeps no data, webhooks/outbound/settled.py FROM_JOB)
 -- Returns {code, handed}: code 1 (done), 0 (the attempts count is no longer ARGV[9]: only the
 -- lease was given back, nothing else written) or 2 (the event is gone: lease and lock given
 -- back, no record); handed, the waiting event taken from KEYS[9] ('' when none).
@@ -74,7 +76,7 @@ end
 local dropped = {snapshot = true, due_at = true, next_attempt_at = true, deferrals = true,
   state = true, settled_at = true, note = true}
 local prefix = ARGV[17]
-local repack = #ARGV > 17
+local repack = ARGV[17] ~= ''
 local function packed(name)  -- the chunks written now replace these (and an older packing)
   return repack and (string.match(name, '^' .. prefix .. '%d+$')
     or string.match(name, '^snapshot_z%d+$'))
