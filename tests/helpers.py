@@ -17,10 +17,10 @@ import redis
 import requests
 
 from devtools.devstack import Orchestrator, Stack, base_env
-from orchestrator.core import redis_conn
+from orchestrator.core import keys, redis_conn
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
-from orchestrator.jobs.state import JobState
+from orchestrator.jobs.state import EVENT_PREFIX, JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.jobs.timeline import decode as timeline_entries
 from orchestrator.reconcile import steps
@@ -333,3 +333,14 @@ def reconcile_pass(svc: Services, now: float | None = None) -> steps.TickReport:
     for step in steps.STEPS:
         report.add(step.name, steps.run_batch(svc, step.name, now))
     return report
+
+
+def job_event_ids(r: redis.Redis, job_id: str) -> dict[str, str]:
+    """A job's events, "type:generation" -> event id, wherever the layout keeps them (the job
+    hash's ``e:`` fields; ``job:{id}:events`` for a job made before issue 12)."""
+    own = {
+        k[len(EVENT_PREFIX) :]: v
+        for k, v in r.hgetall(keys.job(job_id)).items()
+        if k.startswith(EVENT_PREFIX)
+    }
+    return {**r.hgetall(keys.job_events(job_id)), **own}

@@ -86,8 +86,18 @@ IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what 
 
 
 def event_key(event_type: str, generation: str | int) -> str:
-    """The field of ``job:{id}:events`` that holds one generation's event of one type."""
+    """The name of one generation's event of one type among a job's events (JobStore.event_ids)."""
     return f"{event_type}:{generation}"
+
+
+# A job's event ids are fields of its own hash, EVENT_PREFIX + event_key (issue 12: one key
+# fewer per job); a job made before that keeps them in ``job:{id}:events`` (still read).
+EVENT_PREFIX = "e:"
+
+
+def event_field(event_type: str, generation: str | int) -> str:
+    """The job hash field that holds one generation's event id of one type."""
+    return EVENT_PREFIX + event_key(event_type, generation)
 
 
 EVENT_FOR_STATE: Mapping[JobState, str] = {
@@ -126,6 +136,7 @@ def _script_config(retention_seconds: int) -> str:
             "terminal": {s.value: True for s in TERMINAL},
             "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
+            "event_prefix": EVENT_PREFIX,
             "budget": {**budgets.release_config(), "risk": CHARGE_RISK},
         }
     )

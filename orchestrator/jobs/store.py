@@ -21,7 +21,7 @@ from orchestrator.core import budgets, clock, keys, lua
 from orchestrator.core.ids import is_id, new_id
 from orchestrator.jobs import timeline as timelines
 from orchestrator.jobs.result import result_of
-from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
+from orchestrator.jobs.state import EVENT_PREFIX, GENERATION, PUBLIC_STATUS, JobState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MAX_PAGE = 100
@@ -191,6 +191,16 @@ class JobStore:
 
     def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         return timelines.read(self._redis, job_id, limit)
+
+    def event_ids(self, job_id: str) -> dict[str, str]:
+        """The job's events, "type:generation" -> event id: fields of its hash, or the events
+        hash of a job made before issue 12 (both read in one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job_events(job_id))
+        pipe.hgetall(keys.job(job_id))
+        older, raw = cast("list[dict[str, str]]", pipe.execute())
+        own = {k[len(EVENT_PREFIX) :]: v for k, v in raw.items() if k.startswith(EVENT_PREFIX)}
+        return {**older, **own}
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
         """The job bound to a Pixazo request id, by either form of the binding (one round

@@ -71,7 +71,7 @@ def earlier_pending(svc: Services, evt: Event) -> bool:
     (``seq`` 1) has none before it: no round trip."""
     if evt.seq <= 1:
         return False
-    for other_id in cast("list[str]", svc.redis.hvals(keys.job_events(evt.job_id))):
+    for other_id in svc.jobs.event_ids(evt.job_id).values():
         if other_id == evt.id:
             continue
         other = svc.redis.hmget(keys.event(other_id), "seq", "state")

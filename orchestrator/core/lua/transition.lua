@@ -1,6 +1,8 @@
 -- The job state machine's one compare-and-set (state.py holds the table of allowed moves and
 -- builds the KEYS below; every key the script touches is one of them).
 -- KEYS[1] job hash, KEYS[2] its timeline list, KEYS[3] its events hash ("type:generation" -> id)
+--         as jobs made before issue 12's layout keep it: a job without one keeps its event ids in
+--         its own hash, field cfg.event_prefix .. "type:generation" (state.py event_field)
 -- KEYS[4] the event hash for ARGV[12] (evt:{id}; untouched when no event is emitted)
 -- KEYS[5] due:delivery   KEYS[6] due:deadline   KEYS[7] idx:jobs   KEYS[8] idx:client:{client}
 -- KEYS[9] idx:model:{model}   KEYS[10] idx:client:{client}:model:{model}
@@ -107,11 +109,25 @@ redis.call('RPUSH', tl, cjson.encode(entry))
 local created_event = 0
 if ARGV[9] ~= '' then
   local generation = redis.call('HGET', job, 'generation') or '1'
-  if redis.call('HSETNX', evts, ARGV[9] .. ':' .. generation, ARGV[12]) == 1 then
+  local name, prefix = ARGV[9] .. ':' .. generation, cfg.event_prefix
+  local own = redis.call('EXISTS', evts) == 1  -- the events hash of an earlier layout
+  local added
+  if own then
+    added = redis.call('HSETNX', evts, name, ARGV[12])
+  else
+    added = redis.call('HSETNX', job, prefix .. name, ARGV[12])
+  end
+  if added == 1 then
     local flat = redis.call('HGETALL', job)
-    local snap = {}
-    for i = 1, #flat, 2 do snap[flat[i]] = flat[i + 1] end
-    local seq = redis.call('HLEN', evts)
+    local snap, seq = {}, 0
+    for i = 1, #flat, 2 do
+      if string.sub(flat[i], 1, #prefix) == prefix then
+        seq = seq + 1
+      else
+        snap[flat[i]] = flat[i + 1]
+      end
+    end
+    if own then seq = redis.call('HLEN', evts) end
     redis.call('HSET', KEYS[4], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
       'client_id', client, 'created_at', now_iso, 'snapshot', cjson.encode(snap),
       'state', 'pending', 'attempts', '0', 'seq', seq, 'generation', generation)
