@@ -80,6 +80,9 @@ UPSTREAM_RECEIVED_AT = "upstream_received_at"
 # and the submits of this generation. An operator's retry writes both afresh (actions.retry), and
 # a late submit answer is settled by the job's state and request, not by them.
 IN_FLIGHT_ONLY: Mapping[str, None] = {ATTEMPT_TOKEN: None, GEN_ATTEMPTS: None}
+# Fields a terminal move writes for its event's snapshot only (the event lag counts from it):
+# transition.lua deletes them from the job hash once the snapshot is taken.
+SNAPSHOT_ONLY = (UPSTREAM_RECEIVED_AT,)
 MAY_BE_CHARGED = {CHARGE_RISK: "1"}
 UNCLAIMED = {"request_id": ""}  # guard: no request of Pixazo's is bound to the job yet
 IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what was sent
@@ -137,6 +140,7 @@ def _script_config(retention_seconds: int) -> str:
             "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
             "event_prefix": EVENT_PREFIX,
+            "snapshot_only": list(SNAPSHOT_ONLY),
             "budget": {**budgets.release_config(), "risk": CHARGE_RISK},
         }
     )

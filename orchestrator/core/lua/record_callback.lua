@@ -7,12 +7,17 @@
 -- KEYS[1] job hash   KEYS[2] its timeline   KEYS[3] inbox entry
 -- KEYS[4] due:callback (inbox ids not yet applied)
 -- ARGV[1] inbox id   ARGV[2] JSON timeline entry   ARGV[3] JSON inbox entry
--- ARGV[4] the job hash field counting this (request_id, status)   ARGV[5] inbox TTL
+-- ARGV[4] the job hash field counting this (request_id, status), "<prefix><digest>:<status>";
+--         the field named as before issue 12, "cbseen:<request_id>:<status>", is counted
+--         instead when the job has it (a callback recorded by an earlier version)
+-- ARGV[5] inbox TTL
 -- ARGV[6] duplicates kept on the timeline   ARGV[7] when beat re-sends the apply task
 -- ARGV[8] the callback's request_id   ARGV[9..] job hash fields to read back for a new one
 -- Returns {-1} unknown job, {0} duplicate, {1, value of ARGV[9], ...} new (as recorded)
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local seen = redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
+local counter = 'cbseen:' .. ARGV[8] .. ':' .. string.match(ARGV[4], '[^:]*$')
+if redis.call('HEXISTS', KEYS[1], counter) == 0 then counter = ARGV[4] end
+local seen = redis.call('HINCRBY', KEYS[1], counter, 1)
 local entry = cjson.decode(ARGV[2])
 if seen > 1 then
   if seen <= tonumber(ARGV[6]) + 1 then

@@ -48,7 +48,13 @@ end
 for k, v in pairs(cjson.decode(ARGV[6])) do
   if v == cjson.null then redis.call('HDEL', job, k) else redis.call('HSET', job, k, v) end
 end
-redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
+-- A finished job's updated_at is its completed_at: only the latter is stored (store.restored).
+if cfg.terminal[new] then
+  redis.call('HSET', job, 'status', new, 'completed_at', now_iso)
+  redis.call('HDEL', job, 'updated_at')
+else
+  redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
+end
 for f in string.gmatch(ARGV[11], '[^,]+') do redis.call('HINCRBY', job, f, 1) end
 local score = redis.call('HGET', job, 'indexed_ms') or redis.call('HGET', job, 'created_ms')
 local client = redis.call('HGET', job, 'client_id')
@@ -70,7 +76,6 @@ if old_set and old_set ~= new_set then redis.call('ZREM', KEYS[first_due + old_s
 if new_set then redis.call('ZADD', KEYS[first_due + new_set], ARGV[8], id) end
 if cfg.terminal[new] then
   for i = first_due, first_due + n_due - 1 do redis.call('ZREM', KEYS[i], id) end
-  redis.call('HSET', job, 'completed_at', now_iso)
 elseif cfg.terminal[cur] then
   -- An operator's retry brings the job back: keep it, and list it by when it came back, so
   -- that the index trim (by score) cannot drop it while it lives.
@@ -128,12 +133,16 @@ if ARGV[9] ~= '' then
       end
     end
     if own then seq = redis.call('HLEN', evts) end
+    snap['id'] = id  -- not stored in the job hash: its key names it
     redis.call('HSET', KEYS[4], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
       'client_id', client, 'created_at', now_iso, 'snapshot', cjson.encode(snap),
       'state', 'pending', 'attempts', '0', 'seq', seq, 'generation', generation)
     redis.call('ZADD', KEYS[5], now, ARGV[12])
     created_event = 1
   end
+end
+if cfg.terminal[new] then  -- fields only the event's snapshot needs, not the finished job
+  for _, k in ipairs(cfg.snapshot_only) do redis.call('HDEL', job, k) end
 end
 if cfg.terminal[new] and cfg.retention > 0 then
   for _, k in ipairs({job, tl, evts}) do redis.call('EXPIRE', k, cfg.retention) end

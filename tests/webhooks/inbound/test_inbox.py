@@ -101,3 +101,24 @@ def test_done_removes_the_item(svc, job_id):
     rec = inbox.record(job_id, STATUS, "{}")
     inbox.done(rec.inbox_id)
     assert inbox.load(rec.inbox_id) is None and svc.redis.zcard(keys.DUE_CALLBACK) == 0
+
+
+def test_the_seen_counter_names_a_digest_of_the_request_id(svc, job_id):
+    """Issue 12: Pixazo's request ids run to 60 characters; the counter's name is short."""
+    long_id = "pixverse-v6-text-to-video_9c7e01f7-eebf-4b20-a8d1-e2e775ddf858"
+    inbox = CallbackInbox(svc.redis)
+    inbox.record(job_id, {**STATUS, "request_id": long_id}, "{}")
+    name = seen_field(long_id, "COMPLETED")
+    assert len(name) < 30 and name.endswith(":COMPLETED")
+    assert svc.redis.hget(keys.job(job_id), name) == "1"
+    assert seen_field(long_id, "FAILED") != name and seen_field("other", "COMPLETED") != name
+
+
+def test_a_callback_counted_under_the_earlier_name_is_still_a_duplicate(svc, job_id):
+    """A job that heard a callback before the rename (a rolling deploy) counts it where it is."""
+    old_name = f"cbseen:{STATUS['request_id']}:{STATUS['status']}"
+    svc.redis.hset(keys.job(job_id), old_name, "1")
+    rec = CallbackInbox(svc.redis).record(job_id, STATUS, "{}")
+    assert rec.known_job and rec.duplicate
+    assert svc.redis.hget(keys.job(job_id), old_name) == "2"
+    assert svc.redis.hget(keys.job(job_id), seen_field("pixverse_r1", "COMPLETED")) is None
