@@ -22,9 +22,11 @@ from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
 from orchestrator.jobs.state import EVENT_PREFIX, JobState
 from orchestrator.jobs.store import NewJob
-from orchestrator.jobs.timeline import decode as timeline_entries
+from orchestrator.jobs.timeline import read as read_timeline
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
+
+TIMELINE_LIMIT = 100_000  # entries: every one a job's timeline has
 
 # Debian's Chromium, as the browser tests drive it (headless, nothing fetched from outside).
 CHROMIUM = "/usr/bin/chromium"
@@ -171,7 +173,7 @@ class System:
         return self.api(api_key).get(f"{self.web}/v1/jobs/{job_id}", timeout=10).json()
 
     def timeline(self, job_id: str) -> list[dict[str, Any]]:
-        return timeline_entries(self.redis.lrange(f"job:{job_id}:timeline", 0, -1))
+        return read_timeline(self.redis, job_id, TIMELINE_LIMIT)
 
     def reset(self) -> None:
         requests.post(f"{self.sim}/_sim/reset", json={"config": True}, timeout=5)

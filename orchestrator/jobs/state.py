@@ -140,6 +140,7 @@ def _script_config(retention_seconds: int) -> str:
             "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
             "event_prefix": EVENT_PREFIX,
+            "timeline_field": timelines.FIELD,
             "snapshot_only": list(SNAPSHOT_ONLY),
             "budget": {**budgets.release_config(), "risk": CHARGE_RISK},
         }

@@ -187,7 +187,7 @@ class JobStore:
 
     def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
         record = {"at": clock.iso(), **entry}
-        self._redis.rpush(keys.timeline(job_id), json.dumps(record))
+        timelines.append(self._redis, job_id, json.dumps(record))
 
     def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         return timelines.read(self._redis, job_id, limit)

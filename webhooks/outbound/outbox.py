@@ -82,7 +82,7 @@ def earlier_pending(svc: Services, evt: Event) -> bool:
 
 def note(svc: Services, job_id: str, entry: dict[str, Any]) -> None:
     """Append to a job's timeline only while the job is kept: never a timeline without a TTL."""
-    svc.redis.rpushx(keys.timeline(job_id), json.dumps({"at": clock.iso(), **entry}))
+    timeline.append(svc.redis, job_id, json.dumps({"at": clock.iso(), **entry}), kept_only=True)
 
 
 ATTEMPT_RECORDS_KEPT = 16  # the last attempts an event keeps (each in full on the timeline)
@@ -238,6 +238,7 @@ def _finish_keys(evt: Event, sent: Sent | None) -> list[str]:
         keys.delivery_lock(evt.id),
         keys.event_attempts(evt.id),
         keys.endpoint_waiting(endpoint_hash(sent.url if sent else "")),
+        keys.job(evt.job_id),
     ]
 
 

@@ -1,4 +1,5 @@
 --@include claim
+--@include append
 -- Record one Pixazo callback: recognise a duplicate, keep the body for the apply (the receiver's,
 -- or the task's after the grace), and claim the job for the callback's request in this same
 -- step (so no reconcile tick that runs before the apply can resubmit a job Pixazo has told us
@@ -22,7 +23,7 @@ local entry = cjson.decode(ARGV[2])
 if seen > 1 then
   if seen <= tonumber(ARGV[6]) + 1 then
     entry['duplicate'] = true
-    redis.call('RPUSH', KEYS[2], cjson.encode(entry))
+    append(KEYS[2], KEYS[1], cjson.encode(entry))
   end
   return {0}
 end
@@ -30,7 +31,7 @@ redis.call('HSET', KEYS[1], 'charge_risk', '1')
 entry['claimed'] = claim_request(KEYS[1], ARGV[8], '') == 1
 entry['duplicate'] = false
 entry['inbox_id'] = ARGV[1]
-redis.call('RPUSH', KEYS[2], cjson.encode(entry))
+append(KEYS[2], KEYS[1], cjson.encode(entry))
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
 local answer = {1}

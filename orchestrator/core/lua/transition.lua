@@ -1,3 +1,4 @@
+--@include append
 -- The job state machine's one compare-and-set (state.py holds the table of allowed moves and
 -- builds the KEYS below; every key the script touches is one of them).
 -- KEYS[1] job hash, KEYS[2] its timeline list, KEYS[3] its events hash ("type:generation" -> id)
@@ -110,7 +111,7 @@ local entry = cjson.decode(ARGV[7])
 if budget_note then entry['budget'] = budget_note end
 entry['from'] = cur
 entry['to'] = new
-redis.call('RPUSH', tl, cjson.encode(entry))
+append(tl, job, cjson.encode(entry))
 local created_event = 0
 if ARGV[9] ~= '' then
   local generation = redis.call('HGET', job, 'generation') or '1'
@@ -128,7 +129,7 @@ if ARGV[9] ~= '' then
     for i = 1, #flat, 2 do
       if string.sub(flat[i], 1, #prefix) == prefix then
         seq = seq + 1
-      else
+      elseif flat[i] ~= cfg.timeline_field then  -- a retried job's packed timeline: not data
         snap[flat[i]] = flat[i + 1]
       end
     end

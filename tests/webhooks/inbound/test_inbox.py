@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.core import keys
 from orchestrator.core.compact import RAW_BODY_CAP
+from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.upstream.statuses import DECISION_FIELDS
 from tests.helpers import count_commands
@@ -122,3 +123,15 @@ def test_a_callback_counted_under_the_earlier_name_is_still_a_duplicate(svc, job
     assert rec.known_job and rec.duplicate
     assert svc.redis.hget(keys.job(job_id), old_name) == "2"
     assert svc.redis.hget(keys.job(job_id), seen_field("pixverse_r1", "COMPLETED")) is None
+
+
+def test_a_late_callback_on_a_packed_timeline_starts_a_list_that_expires_with_the_job(svc, job_id):
+    """A finished job's timeline lives in its hash; a callback heard later is still on the
+    timeline, in a list that expires with the job (issue 12: nothing of a job outlives it)."""
+    svc.states.transition(job_id, expected=[JobState.QUEUED], to=JobState.CANCELED)
+    assert not svc.redis.exists(keys.timeline(job_id))
+    inbox = CallbackInbox(svc.redis)
+    inbox.record(job_id, STATUS, "{}")
+    inbox.record(job_id, STATUS, "{}")  # a duplicate, on the timeline too
+    assert 0 < svc.redis.ttl(keys.timeline(job_id)) <= svc.retention_seconds
+    assert [e["type"] for e in svc.jobs.timeline(job_id)[-2:]] == ["callback", "callback"]

@@ -20,6 +20,7 @@ from ops.cli import cli
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.records import Event
 from orchestrator.core.urls import Target
+from orchestrator.jobs import timeline
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
@@ -795,14 +796,18 @@ def test_a_settled_event_keeps_its_snapshot_packed_and_sends_the_same_bytes_agai
     stored = evt(dsvc, event_id)
     assert "snapshot" not in stored and bool(stored.get("d0")) is keeps_data
     assert all(len(v) <= 64 for v in stored.values())  # a listpack on a default Redis
-    timeline_elements = dsvc.redis.lrange(keys.timeline(job_id), 0, -1)
-    assert len(timeline_elements) == 1 and timeline_elements[0].startswith("z:")
+    assert not dsvc.redis.exists(keys.timeline(job_id))  # packed into the job hash
+    assert dsvc.redis.hget(keys.job(job_id), timeline.FIELD).startswith(timeline.PACKED_PREFIX)
     assert [e["type"] for e in dsvc.jobs.timeline(job_id)][-1] == "delivery_attempt"
     assert redeliver.redeliver(dsvc, event_id, "tester").ok
     assert delivery.deliver(dsvc, event_id) == "delivered"
     first, again = endpoint.requests
     assert first["body"] == again["body"]
     assert json.loads(again["body"])["id"] == event_id
+    # the replay's entries went to a list with the job's TTL, packed in again once it settled
+    assert not dsvc.redis.exists(keys.timeline(job_id))
+    assert [e.get("attempt") for e in dsvc.jobs.timeline(job_id)][-1] == 1
+    assert [e["type"] for e in dsvc.jobs.timeline(job_id)].count("delivery_attempt") == 2
 
 
 def test_a_replay_whose_job_expired_since_is_skipped(dsvc, endpoint) -> None:
