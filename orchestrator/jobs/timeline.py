@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 import redis
+from redis.commands.core import Script
 
 from orchestrator.core import keys, lua
 from orchestrator.core.compact import pack_timeline, unpack, unpack_timeline
@@ -32,6 +33,14 @@ PACKED_PREFIX = "z:1:"  # raw deflate from compact.TIMELINE_DICTIONARY_V1
 OLD_PACKED_PREFIX = "z:"  # plain zlib: what compaction wrote before the dictionary (read only)
 _UNPACK = {PACKED_PREFIX: unpack_timeline, OLD_PACKED_PREFIX: unpack}
 FIELD = "tl"  # the job hash field holding the packed timeline (PACKED_PREFIX + text)
+_SCRIPTS: dict[str, Script] = {}  # registered once per process, run on the caller's client
+
+
+def _run(r: redis.Redis, name: str, keys_: list[str], args: list[str | int]) -> object:
+    script = _SCRIPTS.get(name)
+    if script is None:
+        script = _SCRIPTS.setdefault(name, r.register_script(lua.source(name)))
+    return script(keys=keys_, args=args, client=r)
 
 
 def decode(elements: Iterable[str]) -> list[dict[str, Any]]:
@@ -63,9 +72,8 @@ def read(r: redis.Redis, job_id: str, limit: int) -> list[dict[str, Any]]:
 def append(r: redis.Redis, job_id: str, entry: str, kept_only: bool = False) -> bool:
     """Append one JSON entry; a new list gets the job's TTL. ``kept_only``: only while the job
     is kept (False, nothing written, once it has expired)."""
-    script = r.register_script(lua.source("timeline_append"))
-    name = keys.timeline(job_id)
-    return bool(script(keys=[name, keys.job(job_id)], args=[entry, "1" if kept_only else ""]))
+    names = [keys.timeline(job_id), keys.job(job_id)]
+    return bool(_run(r, "timeline_append", names, [entry, "1" if kept_only else ""]))
 
 
 def compact(r: redis.Redis, job_id: str) -> bool:
@@ -81,7 +89,6 @@ def compact(r: redis.Redis, job_id: str) -> bool:
     if not elements:
         return False
     text = json.dumps(decode([packed, *elements] if packed else elements), separators=(",", ":"))
-    script = r.register_script(lua.source("timeline_compact"))
     args: list[str | int] = [
         len(elements),
         elements[0],
@@ -89,4 +96,4 @@ def compact(r: redis.Redis, job_id: str) -> bool:
         packed or "",
         FIELD,
     ]
-    return bool(script(keys=[name, keys.job(job_id)], args=args))
+    return bool(_run(r, "timeline_compact", [name, keys.job(job_id)], args))
