@@ -40,6 +40,7 @@ JOBS = 500
 RATE = 25  # jobs/s offered: well under saturation, so the run measures memory, not backlog
 DRAIN_SECONDS = 120.0
 SCAN_COUNT = 1000
+TIMELINE_ENTRIES = 1000
 ACCEPTED = 202
 # Ids in key names (job_..., evt_..., Pixazo's request ids, digests) become placeholders.
 _ID = re.compile(r"(?<=:)[^:]*\d[^:]*")
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.listpack_value:
             r.config_set("hash-max-listpack-value", args.listpack_value)
         print(f"hash-max-listpack-value {r.config_get('hash-max-listpack-value')}")
+        # Redis 7 allocates a latency histogram (~24 KB) for each command the first time it
+        # runs: a fixed cost per server, which the run's first uses of ~20 commands would put
+        # in the delta (~1 KB a job at 500 jobs). Measured without it, the delta is per job.
+        r.config_set("latency-tracking", "no")
         client, api_key = ClientStore(r).create("mem", f"{orch.consumer_url}/hooks/mem")
         requests.post(
             f"{orch.consumer_url}/_consumer/config",
@@ -132,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
             f"overhead): {(dataset_after - dataset_before) / max(finished, 1):,.0f} B"
         )
         print(f"new keys per finished job: {(keys_after - keys_before) / max(finished, 1):.2f}")
+        in_keys = sum(size for _count, size in by_type.values())
+        print(
+            f"MEMORY USAGE of the run's keys per finished job: {in_keys / max(finished, 1):,.0f} B"
+        )
         print(f"{'key type':<44} {'encoding':<10} {'keys':>6} {'bytes/key':>10} {'bytes/job':>10}")
         for name, (count, size) in sorted(by_type.items(), key=lambda kv: -kv[1][1]):
             print(
@@ -144,8 +153,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_sample(r: redis.Redis, job_id: str) -> None:
-    """One finished job's keys as stored: each hash field's length, each list element's."""
-    for name in sorted(str(k) for k in r.scan_iter(match=f"*{job_id}*", count=SCAN_COUNT)):
+    """One finished job's keys as stored (its own, its events'): each hash field's length, each
+    list element's; then its timeline decoded."""
+    names = {str(k) for k in r.scan_iter(match=f"*{job_id}*", count=SCAN_COUNT)}
+    events = r.hgetall(keys.job(job_id)) | r.hgetall(keys.job_events(job_id))
+    names |= {keys.event(v) for v in events.values() if v.startswith("evt_")}
+    for name in sorted(names):
         kind = str(r.type(name))
         print(f"{name} {kind} {r.object('encoding', name)} {r.memory_usage(name, samples=0)} B")
         if kind == "hash":
@@ -154,8 +167,8 @@ def print_sample(r: redis.Redis, job_id: str) -> None:
         elif kind == "list":
             for value in r.lrange(name, 0, -1):
                 print(f"  [{len(value):>5}] {value[:90]!r}")
-            if name.endswith(":timeline"):
-                print(f"  decoded: {json.dumps(timelines.decode(r.lrange(name, 0, -1)))}")
+    entries = timelines.read(r, job_id, TIMELINE_ENTRIES)
+    print(f"timeline of {job_id}, decoded: {json.dumps(entries)}")
 
 
 if __name__ == "__main__":

@@ -18,14 +18,16 @@ import requests
 from redis.connection import AbstractConnection
 
 from devtools.devstack import Orchestrator, Stack, base_env
-from orchestrator.core import redis_conn
+from orchestrator.core import keys, redis_conn
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
-from orchestrator.jobs.state import JobState
+from orchestrator.jobs.state import EVENT_PREFIX, JobState
 from orchestrator.jobs.store import NewJob
-from orchestrator.jobs.timeline import decode as timeline_entries
+from orchestrator.jobs.timeline import read as read_timeline
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
+
+TIMELINE_LIMIT = 100_000  # entries: every one a job's timeline has
 
 # Debian's Chromium, as the browser tests drive it (headless, nothing fetched from outside).
 CHROMIUM = "/usr/bin/chromium"
@@ -186,7 +188,7 @@ class System:
         return self.api(api_key).get(f"{self.web}/v1/jobs/{job_id}", timeout=10).json()
 
     def timeline(self, job_id: str) -> list[dict[str, Any]]:
-        return timeline_entries(self.redis.lrange(f"job:{job_id}:timeline", 0, -1))
+        return read_timeline(self.redis, job_id, TIMELINE_LIMIT)
 
     def reset(self) -> None:
         requests.post(f"{self.sim}/_sim/reset", json={"config": True}, timeout=5)
@@ -376,3 +378,14 @@ def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
     monkeypatch.setattr(r, "execute_command", command)
     monkeypatch.setattr(r, "pipeline", pipeline)
     return trips
+
+
+def job_event_ids(r: redis.Redis, job_id: str) -> dict[str, str]:
+    """A job's events, "type:generation" -> event id, wherever the layout keeps them (the job
+    hash's ``e:`` fields; ``job:{id}:events`` for a job made before issue 12)."""
+    own = {
+        k[len(EVENT_PREFIX) :]: v
+        for k, v in r.hgetall(keys.job(job_id)).items()
+        if k.startswith(EVENT_PREFIX)
+    }
+    return {**r.hgetall(keys.job_events(job_id)), **own}

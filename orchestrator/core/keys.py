@@ -1,7 +1,9 @@
 """The Redis key layout, in one place so that readers, writers and Lua scripts agree.
 
-Per-job data lives in a hash and a timeline list. Everything periodic work needs is kept in
-sorted sets scored by the time it becomes due, so that a tick reads only what is due.
+Per-job data lives in a hash (with its event ids and, once finished, its packed timeline as
+fields: orchestrator/jobs/timeline.py) and, while it runs, a timeline list; each event in a hash
+of its own. Everything periodic work needs is kept in sorted sets scored by the time it becomes
+due, so that a tick reads only what is due.
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ def job(job_id: str) -> str:
 
 
 def timeline(job_id: str) -> str:
+    """List of the timeline entries not yet packed into the job hash (jobs/timeline.py)."""
     return f"job:{job_id}:timeline"
 
 
 def job_events(job_id: str) -> str:
-    """Hash event type -> event id: the guard that makes one event per job and type."""
+    """Hash "type:generation" -> event id of a job stored before issue 12's layout (read, and
+    written for such a job only: a job now keeps its event ids in its hash, state.event_field)."""
     return f"job:{job_id}:events"
 
 

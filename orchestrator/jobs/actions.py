@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from orchestrator.core import budgets, clock, enqueue, keys
+from orchestrator.core import budgets, clock, enqueue
 from orchestrator.core.error_codes import ErrorCode
 from orchestrator.core.services import Services
 from orchestrator.jobs import lifecycle
@@ -208,7 +208,7 @@ def repoll(svc: Services, job_id: str, actor: str) -> ActionResult:
 
 
 def job_event_ids(svc: Services, job_id: str) -> dict[str, str]:
-    return dict(cast("dict[str, str]", svc.redis.hgetall(keys.job_events(job_id))))
+    return svc.jobs.event_ids(job_id)
 
 
 def failed_jobs(

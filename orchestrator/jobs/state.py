@@ -80,14 +80,27 @@ UPSTREAM_RECEIVED_AT = "upstream_received_at"
 # and the submits of this generation. An operator's retry writes both afresh (actions.retry), and
 # a late submit answer is settled by the job's state and request, not by them.
 IN_FLIGHT_ONLY: Mapping[str, None] = {ATTEMPT_TOKEN: None, GEN_ATTEMPTS: None}
+# Fields a terminal move writes for its event's snapshot only (the event lag counts from it):
+# transition.lua deletes them from the job hash once the snapshot is taken.
+SNAPSHOT_ONLY = (UPSTREAM_RECEIVED_AT,)
 MAY_BE_CHARGED = {CHARGE_RISK: "1"}
 UNCLAIMED = {"request_id": ""}  # guard: no request of Pixazo's is bound to the job yet
 IN_SUBMIT = frozenset({S.SUBMITTING, S.SUBMIT_UNKNOWN})  # Pixazo may have what was sent
 
 
 def event_key(event_type: str, generation: str | int) -> str:
-    """The field of ``job:{id}:events`` that holds one generation's event of one type."""
+    """The name of one generation's event of one type among a job's events (JobStore.event_ids)."""
     return f"{event_type}:{generation}"
+
+
+# A job's event ids are fields of its own hash, EVENT_PREFIX + event_key (issue 12: one key
+# fewer per job); a job made before that keeps them in ``job:{id}:events`` (still read).
+EVENT_PREFIX = "e:"
+
+
+def event_field(event_type: str, generation: str | int) -> str:
+    """The job hash field that holds one generation's event id of one type."""
+    return EVENT_PREFIX + event_key(event_type, generation)
 
 
 EVENT_FOR_STATE: Mapping[JobState, str] = {
@@ -126,6 +139,9 @@ def _script_config(retention_seconds: int) -> str:
             "terminal": {s.value: True for s in TERMINAL},
             "n_due_sets": len(keys.JOB_DUE_SETS),
             "retention": retention_seconds,
+            "event_prefix": EVENT_PREFIX,
+            "timeline_field": timelines.FIELD,
+            "snapshot_only": list(SNAPSHOT_ONLY),
             "budget": {**budgets.release_config(), "risk": CHARGE_RISK},
         }
     )

@@ -18,16 +18,17 @@ from typing import Any, cast
 import redis
 
 from orchestrator.core import budgets, clock, keys, lua
-from orchestrator.core.ids import is_id, new_id
+from orchestrator.core.ids import created_at, is_id, new_id
 from orchestrator.jobs import timeline as timelines
 from orchestrator.jobs.result import result_of
-from orchestrator.jobs.state import GENERATION, PUBLIC_STATUS, JobState
+from orchestrator.jobs.state import EVENT_PREFIX, GENERATION, PUBLIC_STATUS, JobState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MAX_PAGE = 100
 MAX_EXAMINED = 5000  # members a filtered page may read before it ends early
 JOB_PREFIX = "job"
 _SCAN_CHUNK = 200
+DEFAULT_WEBHOOK_MODE = "terminal"  # what a job without the field asks of Pixazo (not stored)
 _CREATED = 1  # create_job.lua's answers: created, replayed (0), refused by the budget (2, 3)
 _REFUSED = (2, 3)
 # A request binding's key names 96 bits of the request id's SHA-256 (16 characters): no two of
@@ -87,20 +88,18 @@ class JobStore:
         """
         moment = clock.now() if now is None else now
         job_id = new_id("job", moment)
-        stamp = clock.iso(moment)
+        created_ms = int(moment * 1000)
+        stamp = clock.iso(created_ms / 1000)  # what readers derive from created_ms
         commit = budgets.commit_for(job.client_id, job.estimated_cost_usd, moment)
         fields = {
-            "id": job_id,
             "client_id": job.client_id,
             "status": JobState.QUEUED.value,
             "model": job.model,
             "input": _compact_json(job.input),
             GENERATION: "1",
-            "webhook_mode": job.webhook_mode,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "created_ms": str(int(moment * 1000)),
+            "created_ms": str(created_ms),
             **_unless_empty(
+                webhook_mode="" if job.webhook_mode == DEFAULT_WEBHOOK_MODE else job.webhook_mode,
                 metadata=_compact_json(job.metadata) if job.metadata else "",
                 callback_url=job.callback_url or "",
                 estimated_cost_usd=""
@@ -148,7 +147,7 @@ class JobStore:
                 budget_micros=int(answer[0]) if answer[0] != "" else None,
                 committed_micros=int(answer[1]),
                 period=commit.period,
-                job=render(fields),
+                job=render(restored(job_id, fields)),
             )
         if code in _REFUSED:
             refusal = budgets.refusal(answer[0], answer[1], commit, job.model)
@@ -161,8 +160,9 @@ class JobStore:
         )
 
     def get_raw(self, job_id: str) -> dict[str, str] | None:
+        """The job hash with the fields it does not store filled in (:func:`restored`)."""
         data = cast(dict[str, str], self._redis.hgetall(keys.job(job_id)))
-        return data or None
+        return restored(job_id, data) if data else None
 
     def find(self, job_id: str, client_id: str | None = None) -> dict[str, str] | None:
         """The raw job for an id from outside (a URL, a form, a CLI argument), the one check
@@ -185,15 +185,30 @@ class JobStore:
         value = cast(str | None, self._redis.hget(keys.job(job_id), "status"))
         return JobState(value) if value else None
 
-    def append_timeline(
-        self, job_id: str, entry: Mapping[str, Any], pipe: redis.client.Pipeline | None = None
-    ) -> None:
-        """With ``pipe``, only queued there (sent with the caller's other writes)."""
+    def append_timeline(self, job_id: str, entry: Mapping[str, Any]) -> None:
         record = {"at": clock.iso(), **entry}
-        (self._redis if pipe is None else pipe).rpush(keys.timeline(job_id), json.dumps(record))
+        timelines.append(self._redis, job_id, json.dumps(record))
+
+    def queue_timeline_entry(
+        self, pipe: redis.client.Pipeline, job_id: str, entry: Mapping[str, Any]
+    ) -> Callable[[object], None]:
+        """:meth:`append_timeline` queued in ``pipe``; call what it returns with the reply."""
+        text = json.dumps({"at": clock.iso(), **entry})
+        timelines.queue_append(pipe, self._redis, job_id, text)
+        return lambda reply: timelines.appended(self._redis, job_id, text, reply)
 
     def timeline(self, job_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         return timelines.read(self._redis, job_id, limit)
+
+    def event_ids(self, job_id: str) -> dict[str, str]:
+        """The job's events, "type:generation" -> event id: fields of its hash, or the events
+        hash of a job made before issue 12 (both read in one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job_events(job_id))
+        pipe.hgetall(keys.job(job_id))
+        older, raw = cast("list[dict[str, str]]", pipe.execute())
+        own = {k[len(EVENT_PREFIX) :]: v for k, v in raw.items() if k.startswith(EVENT_PREFIX)}
+        return {**older, **own}
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
         """The job bound to a Pixazo request id, by either form of the binding (one round
@@ -305,7 +320,8 @@ class JobStore:
         pipe = self._redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
-        return [cast(dict[str, str], d) or None for d in pipe.execute()]
+        found = cast("list[dict[str, str]]", pipe.execute())
+        return [restored(j, d) if d else None for j, d in zip(job_ids, found, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -388,10 +404,33 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
     return value, job_id
 
 
+def restored(job_id: str, raw: Mapping[str, str]) -> dict[str, str]:
+    """The job hash as readers know it. A job stores no field it can derive (issue 12: bytes
+    per job): its id is its key's, ``created_at`` is ``created_ms`` (intake writes both from the
+    same millisecond), ``updated_at`` is ``completed_at`` once finished (the terminal move sets
+    both) and ``created_at`` before any move. A hash written before stores them all."""
+    out = {"id": job_id, **raw}
+    if "created_at" not in out:
+        out["created_at"] = _created_stamp(out)
+    if "updated_at" not in out:
+        out["updated_at"] = out.get("completed_at") or out["created_at"]
+    return out
+
+
+def _created_stamp(raw: Mapping[str, str]) -> str:
+    """``created_at`` from ``created_ms`` (else from the id's own milliseconds)."""
+    created_ms = raw.get("created_ms") or ""
+    if created_ms.isdigit():
+        return clock.iso(int(created_ms) / 1000)
+    return clock.iso(created_at(raw["id"])) if raw.get("id") else ""
+
+
 def render(raw: Mapping[str, str]) -> dict[str, Any]:
     """The job object of API.md from its stored hash. ``job_id``, ``created`` (Unix seconds) and
     ``result`` are the gateway dialects' names for what ``id``, ``created_at`` and ``output`` say,
-    so that clients of aigateway.sh and EmpirioLabs read every job answer unchanged."""
+    so that clients of aigateway.sh and EmpirioLabs read every job answer unchanged. ``raw`` may
+    lack the fields a job derives (:func:`restored`), but not its id."""
+    raw = restored(raw["id"], raw)
     state = JobState(raw["status"])
     cost = raw.get("estimated_cost_usd") or ""
     status = PUBLIC_STATUS[state]

@@ -172,27 +172,28 @@ def _record_attempt(
     callback finds the job as soon as it is submitted), the lease; and the pause, read back for
     the move to decide on."""
     pipe = svc.redis.pipeline(transaction=False)
-    svc.jobs.append_timeline(
-        job_id,
-        {
-            "type": "submit_attempt",
-            "attempt": attempt,
-            "outcome": result.outcome.value,
-            "http_status": result.http_status,
-            "latency_ms": result.latency_ms,
-            "request_id": result.request_id,
-            "answer": result.answer or result.message,
-        },
-        pipe=pipe,
-    )
+    entry = {
+        "type": "submit_attempt",
+        "attempt": attempt,
+        "outcome": result.outcome.value,
+        "http_status": result.http_status,
+        "latency_ms": result.latency_ms,
+        "request_id": result.request_id,
+        "answer": result.answer or result.message,
+    }
+    timeline_written = svc.jobs.queue_timeline_entry(pipe, job_id, entry)
     pause.record_answer(pipe, result.http_status, result.latency_ms, result.message)
     if result.outcome is Outcome.ACCEPTED and result.request_id is not None:
         svc.jobs.bind_request(result.request_id, job_id, svc.request_binding_seconds, pipe=pipe)
     lease.queue_give_back(pipe)
     pause.queue_gate_read(pipe)
-    replies = pipe.execute()
+    first, *rest = pipe.execute(raise_on_error=False)
+    for reply in rest:
+        if isinstance(reply, Exception):
+            raise reply
     lease.given_back()
-    return pause.Gate.from_replies(replies[-pause.GATE_REPLIES :])
+    timeline_written(first)
+    return pause.Gate.from_replies(rest[-pause.GATE_REPLIES :])
 
 
 def _fail(svc: Services, job_id: str, attempt: Attempt, code: ErrorCode, message: str) -> str:

@@ -91,6 +91,7 @@ from orchestrator.jobs.state import (
     ACTIVE,
     CHARGE_RISK,
     EVENT_FOR_STATE,
+    EVENT_PREFIX,
     PUBLIC_STATUS,
     STATE_DUE_SET,
     JobState,
@@ -717,7 +718,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         if whole_job:
             outbound_redeliver.redeliver_job(self.svc, job, ACTOR)
             return
-        event_ids = sorted(self.svc.redis.hvals(keys.job_events(job)))
+        event_ids = sorted(self.svc.jobs.event_ids(job).values())
         if event_ids:
             outbound_redeliver.redeliver(self.svc, event_ids[which % len(event_ids)], ACTOR)
 
@@ -794,7 +795,12 @@ class OrchestratorModel(RuleBasedStateMachine):
         snap = Snapshot()
         for job in self.jobs:
             snap.jobs[job] = dict(next(out))
-            snap.job_events[job] = dict(next(out))
+            own = {
+                k[len(EVENT_PREFIX) :]: v
+                for k, v in snap.jobs[job].items()
+                if k.startswith(EVENT_PREFIX)
+            }
+            snap.job_events[job] = {**dict(next(out)), **own}
         for due_set in keys.JOB_DUE_SETS:
             snap.due[due_set] = dict(next(out))
         for index in indexes:

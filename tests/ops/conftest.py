@@ -64,7 +64,7 @@ def make_job(svc: Services) -> Callable[..., str]:
 
 def dead_letter(svc: Services, job_id: str) -> str:
     """Dead-letter the job's event as an exhausted retry schedule would."""
-    event_id = next(iter(svc.redis.hvals(f"job:{job_id}:events")))
+    event_id = next(iter(svc.jobs.event_ids(job_id).values()))
     evt = Event.from_hash(svc.redis.hgetall(f"evt:{event_id}"))
     delivery._dead_letter(svc, evt, "retry schedule exhausted")
     return event_id

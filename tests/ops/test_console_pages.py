@@ -139,7 +139,7 @@ def test_job_list_pages_with_the_cursor_without_gaps_or_repeats(browser, svc, ma
 
 def test_search_finds_a_job_by_request_id_job_id_or_event_id(browser, svc, make_job):
     job_id = make_job("cli_a", JobState.FAILED, request_id="pv-req-42")
-    event_id = next(iter(svc.redis.hvals(keys.job_events(job_id))))
+    event_id = next(iter(svc.jobs.event_ids(job_id).values()))
     for query in ("pv-req-42", job_id, event_id):
         answer = browser.get(f"/ops/jobs?q={query}")
         assert answer.status_code == 302 and answer.headers["Location"] == f"/ops/jobs/{job_id}"

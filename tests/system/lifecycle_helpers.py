@@ -7,7 +7,7 @@ from typing import Any
 import requests
 
 from orchestrator.core import keys
-from tests.helpers import System, wait_for
+from tests.helpers import System, job_event_ids, wait_for
 
 TERMINAL = ("completed", "failed", "canceled")
 JOB_WAIT_SECONDS = 45.0
@@ -36,7 +36,7 @@ def wait_events_settled(system: System, job_id: str) -> dict[str, str]:
     """The job's outbox events, once every one of them has been delivered."""
 
     def settled() -> dict[str, str] | None:
-        events = system.redis.hgetall(keys.job_events(job_id))
+        events = job_event_ids(system.redis, job_id)
         if not events:
             return None
         states = [system.redis.hget(keys.event(e), "state") for e in events.values()]

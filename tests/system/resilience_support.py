@@ -21,8 +21,9 @@ import requests
 
 from devtools.devstack import Proc, Stack
 from orchestrator.jobs.state import TERMINAL
-from orchestrator.jobs.timeline import decode as timeline_entries
+from orchestrator.jobs.timeline import read as read_timeline
 from tests.conftest import System, start_system, wait_for
+from tests.helpers import TIMELINE_LIMIT
 
 MODEL = "pixverse-v6-text-to-video"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -152,7 +153,7 @@ def events_by_job(system: System, name: str) -> dict[str, dict[str, set[str]]]:
 
 
 def timeline(system: System, job_id: str) -> list[dict[str, Any]]:
-    return timeline_entries(system.redis.lrange(f"job:{job_id}:timeline", 0, -1))
+    return read_timeline(system.redis, job_id, TIMELINE_LIMIT)
 
 
 def terminal_transitions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

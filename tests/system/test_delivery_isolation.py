@@ -24,6 +24,7 @@ from devtools.devstack import Stack
 from orchestrator.core import keys
 from orchestrator.jobs.state import event_key
 from tests.conftest import System, start_system, wait_for
+from tests.helpers import job_event_ids
 from webhooks.outbound import delivery
 
 pytestmark = pytest.mark.integration
@@ -100,7 +101,7 @@ def test_a_healthy_consumer_is_not_held_up_by_a_slow_and_a_dead_one(isolated, bl
     dead_attempts = sum(
         int(system.redis.hget(keys.event(e), "attempts") or 0)
         for _, job in created[2::3]
-        for e in [system.redis.hget(keys.job_events(job), event_key("job.completed", 1))]
+        for e in [job_event_ids(system.redis, job).get(event_key("job.completed", 1))]
         if e
     )
     completed = system.redis.zcard(keys.status_index("completed"))

@@ -14,7 +14,7 @@ import requests
 
 from orchestrator.core import keys
 from orchestrator.core.catalog import MODELS
-from tests.helpers import wait_for
+from tests.helpers import job_event_ids, wait_for
 from tests.orchestrator.model_inputs import VALID_INPUTS
 from tests.system.lifecycle_helpers import (
     events_for,
@@ -101,7 +101,7 @@ def test_duplicate_callbacks_change_nothing(system):
         return sum(1 for e in entries if e["type"] == "callback" and e.get("duplicate"))
 
     wait_for(lambda: duplicates() == resends, 20, what="duplicates on the timeline")
-    assert system.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(job_event_ids(system.redis, job_id)) == 1
     assert system.redis.zcard(keys.DUE_CALLBACK) == 0
     events = events_for(system, "dups", job_id)
     assert [e["type"] for e in events] == ["job.completed"]

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.core import keys
 from orchestrator.jobs.state import event_key
 from tests.conftest import System, fresh, wait_for
+from tests.helpers import job_event_ids
 from tests.system.resilience_support import accepted_per_job, cli, dedicated_system, post_jobs
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def test_retry_of_a_charged_job_needs_yes_and_then_is_a_new_generation(ms: Syste
         lambda: (j := ms.job(key, job_id))["status"] == "completed" and j, 30, what="completed"
     )
     assert done["attempts"] == 2 and accepted_per_job(ms)[job_id] == 2  # the confirmed one
-    events = ms.redis.hgetall(keys.job_events(job_id))
+    events = job_event_ids(ms.redis, job_id)
     assert set(events) == {event_key("job.failed", 1), event_key("job.completed", 2)}
     received = wait_for(lambda: len(ms.consumer_events("charged")) == 2 and 2, 20, what="events")
     assert received == 2

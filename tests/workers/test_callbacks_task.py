@@ -40,7 +40,7 @@ def test_completed_callback_completes_once(app, svc, sent_tasks, job_id):
     job = svc.jobs.get(job_id)
     assert job["status"] == "completed" and job["output"]["media_url"] == ["https://cdn/x.mp4"]
     assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
-    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and len(svc.jobs.event_ids(job_id)) == 1
 
 
 def test_late_processing_after_terminal_is_recorded_and_ignored(app, svc, sent_tasks, job_id):
@@ -80,5 +80,5 @@ def test_a_task_that_dies_after_the_move_is_applied_once_by_its_redelivery(
     with app.app_context():
         assert apply_callback(inbox_id) == "already past this status"
     assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.exists(keys.inbox(inbox_id))
-    assert svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(svc.jobs.event_ids(job_id)) == 1
     assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]

@@ -7,6 +7,8 @@ resubmits a job Pixazo already holds, and reads back the job fields the apply de
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,14 +24,23 @@ from orchestrator.core.ids import new_id
 INBOX_TTL_SECONDS = 7 * 24 * 3600
 APPLY_GRACE_SECONDS = 30.0  # after this, beat re-sends a recorded callback whose task was lost
 MAX_DUPLICATES_ON_TIMELINE = 5
-SEEN_FIELD_PREFIX = "cbseen:"  # job hash fields counting each (request_id, status) received
+SEEN_FIELD_PREFIX = "cb:"  # job hash fields counting each (request_id, status) received
+# ... as named before issue 12, with the whole request id (still counted by record_callback.lua)
+OLD_SEEN_FIELD_PREFIX = "cbseen:"
+# The field names 64 bits of the request id's SHA-256 (11 characters), where Pixazo's ids run
+# to 60: a job hears of a handful of requests, and a false match would take ~2**32 of them.
+_SEEN_DIGEST_BYTES = 8
 _UNKNOWN_JOB, _NEW = -1, 1
 
 
 def seen_field(upstream_request_id: str, upstream_status: str) -> str:
     """The job hash field that counts the callbacks of one (request_id, status): a field, not
-    a key of its own, so it costs a few bytes and expires with the job."""
-    return f"{SEEN_FIELD_PREFIX}{upstream_request_id}:{upstream_status}"
+    a key of its own, so it costs a few bytes and expires with the job. record_callback.lua
+    counts in the field named the older way (:data:`OLD_SEEN_FIELD_PREFIX` and the whole id)
+    instead when the job has it, so a callback recorded before the rename is still known."""
+    digest = hashlib.sha256(upstream_request_id.encode("utf-8")).digest()[:_SEEN_DIGEST_BYTES]
+    name = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return f"{SEEN_FIELD_PREFIX}{name}:{upstream_status}"
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,12 @@ from webhooks.outbound.outbox import (
     earlier_pending,
     finish,
     get_event,
+    load_event,
     replay,
     reschedule,
     settle,
 )
 from webhooks.outbound.scripts import run_script
-from webhooks.outbound.settled import event_from_hash
 from webhooks.outbound.signing import event_body, sign
 from webhooks.outbound.transport import Attempt, ms_since, post
 
@@ -173,7 +173,7 @@ def _lock_and_read(
     pipe.hgetall(keys.event(event_id))
     pipe.hgetall(keys.client(client_id))
     taken, raw, client = pipe.execute()
-    evt = event_from_hash(raw) if raw else None
+    evt = load_event(svc, raw) if raw else None
     return bool(taken), evt, Client.from_hash(client) if client else None
 
 
@@ -193,6 +193,9 @@ def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) ->
 
 def _prepare(svc: Services, evt: Event, client: Client | None, now: float) -> Prepared | str:
     """Ordering, endpoint and lease of a due, locked event: what to send, or why not now."""
+    if not evt.snapshot:  # a replay of an event whose job has expired since
+        settle(svc, evt, SKIPPED, "its job is no longer kept")
+        return SKIPPED
     if earlier_pending(svc, evt):
         DueSet(svc.redis, keys.DUE_DELIVERY).schedule(evt.id, now + ORDER_WAIT_SECONDS)
         return "waiting"

@@ -19,6 +19,7 @@ whole attempt being on the job's timeline; no second key per event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from orchestrator.core.records import Event
 from orchestrator.core.services import Services
 from orchestrator.core.urls import safe_url
 from orchestrator.jobs import timeline
+from orchestrator.jobs.state import GENERATION
 from webhooks.outbound import settled
 from webhooks.outbound.endpoints import endpoint_hash, hand_on
 from webhooks.outbound.scripts import run_script
@@ -48,7 +50,20 @@ BULK_REPLAY_BATCH = 500
 
 def get_event(svc: Services, event_id: str) -> Event | None:
     data = cast("dict[str, str]", svc.redis.hgetall(keys.event(event_id)))
-    return event_from_hash(data) if data else None
+    return load_event(svc, data) if data else None
+
+
+def load_event(svc: Services, raw: dict[str, str]) -> Event:
+    """The event of ``raw``; a pending one that keeps no data of its own (a replay of an event
+    in :data:`settled.FROM_JOB`) gets the job hash as its snapshot, while the job is kept at the
+    event's generation (otherwise its snapshot stays empty: nothing to send)."""
+    evt = event_from_hash(raw)
+    if evt.state != PENDING or evt.snapshot or evt.type not in settled.FROM_JOB:
+        return evt
+    job = svc.jobs.get_raw(evt.job_id)
+    if job is None or job.get(GENERATION, "1") != str(evt.generation):
+        return evt
+    return dataclasses.replace(evt, snapshot=job)
 
 
 def earlier_pending(svc: Services, evt: Event) -> bool:
@@ -56,7 +71,7 @@ def earlier_pending(svc: Services, evt: Event) -> bool:
     (``seq`` 1) has none before it: no round trip."""
     if evt.seq <= 1:
         return False
-    for other_id in cast("list[str]", svc.redis.hvals(keys.job_events(evt.job_id))):
+    for other_id in svc.jobs.event_ids(evt.job_id).values():
         if other_id == evt.id:
             continue
         other = svc.redis.hmget(keys.event(other_id), "seq", "state")
@@ -67,7 +82,7 @@ def earlier_pending(svc: Services, evt: Event) -> bool:
 
 def note(svc: Services, job_id: str, entry: dict[str, Any]) -> None:
     """Append to a job's timeline only while the job is kept: never a timeline without a TTL."""
-    svc.redis.rpushx(keys.timeline(job_id), json.dumps({"at": clock.iso(), **entry}))
+    timeline.append(svc.redis, job_id, json.dumps({"at": clock.iso(), **entry}), kept_only=True)
 
 
 ATTEMPT_RECORDS_KEPT = 16  # the last attempts an event keeps (each in full on the timeline)
@@ -223,6 +238,7 @@ def _finish_keys(evt: Event, sent: Sent | None) -> list[str]:
         keys.delivery_lock(evt.id),
         keys.event_attempts(evt.id),
         keys.endpoint_waiting(endpoint_hash(sent.url if sent else "")),
+        keys.job(evt.job_id),
     ]
 
 
@@ -241,7 +257,7 @@ def _finish_args(
         dead = json.dumps(
             {**stamp, "type": "dead_lettered", "event_id": evt.id, "reason": settlement.reason}
         )
-    chunks = settled.pack(evt.snapshot) if state != RETRY else []
+    chunks = settled.packing(evt.snapshot, evt.type) if state != RETRY else None
     return [
         evt.id,
         state,
@@ -259,8 +275,8 @@ def _finish_args(
         token,
         before_dead,
         dead,
-        settled.DATA_PREFIX,
-        *chunks,
+        "" if chunks is None else settled.DATA_PREFIX,
+        *(chunks or []),
     ]
 
 

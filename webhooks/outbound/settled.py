@@ -11,6 +11,12 @@ listpack on a default Redis (``hash-max-listpack-value``).
 
 Events packed by earlier versions (``snapshot_z0``... with the whole job hash) still read, and
 render the same body.
+
+A settled event of a job that can never change again (completed or canceled: no move leaves
+those states, ``state.ALLOWED``) keeps no copy at all (issue 12: it was most of the event's
+bytes, and the job hash holds the same fields): a replay renders ``data`` from the job hash,
+which is the object the event was made from (:data:`FROM_JOB`). A failed job's event keeps its
+copy, since an operator's retry rewrites the job.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import zlib
 from collections.abc import Mapping
 
 from orchestrator.core.records import Event
+from orchestrator.jobs.state import ALLOWED, EVENT_FOR_STATE, TERMINAL
 from orchestrator.jobs.store import render
 
 # The snapshot key standing for the sent ``data`` (its JSON); no job field has this name.
 SIGNED_DATA = "_data"
 DATA_PREFIX = "d"  # d0, d1...: the packed chunks. A new dictionary needs a new prefix.
 CHUNK = 64  # characters per chunk: Redis's default hash-max-listpack-value
+# Event types of final states no move leaves: their settled events render data from the job.
+FROM_JOB = frozenset(EVENT_FOR_STATE[s] for s in TERMINAL if not ALLOWED[s])
 _CHUNK_FIELD = re.compile(rf"{DATA_PREFIX}(\d+)\Z")
 _RAW_DEFLATE = -15  # no zlib header or checksum: the dictionary is ours, base85 is checked
 _LEVEL = 9
@@ -62,6 +71,15 @@ def settled_snapshot(snapshot: Mapping[str, str]) -> dict[str, str]:
     if snapshot.get("callback_url"):
         kept["callback_url"] = snapshot["callback_url"]
     return kept
+
+
+def packing(snapshot: Mapping[str, str], event_type: str) -> list[str] | None:
+    """What a settling event stores as its data: the chunks of :func:`pack`; none at all (``[]``,
+    any stored packing dropped) for the job's own fields of an event in :data:`FROM_JOB`, whose
+    data is rendered from the job hash again; ``None`` (keep what is stored) for no snapshot."""
+    if event_type in FROM_JOB and snapshot and SIGNED_DATA not in snapshot:
+        return []
+    return pack(snapshot) or None
 
 
 def pack(snapshot: Mapping[str, str]) -> list[str]:

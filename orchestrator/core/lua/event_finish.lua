@@ -1,3 +1,4 @@
+--@include append
 -- Finish with a delivery in one step (webhooks/outbound/outbox.py): give back the attempt's
 -- endpoint lease, count and record the attempt (on the job's timeline, and compactly in the
 -- event: its last few attempts), then settle, dead-letter or reschedule the event, and release
@@ -11,6 +12,7 @@
 -- KEYS[8] the event's attempts list of earlier versions (only given its TTL, if it exists)
 -- KEYS[9] the endpoint's waiting set (events deferred by its cap): the earliest is taken when
 --         a delivered attempt gives the lease back, for the caller to hand the freed slot on
+-- KEYS[10] the job hash: timeline entries are written only while it is kept (append.lua)
 -- ARGV[1] event id            ARGV[2] outcome: delivered | skipped | dead | retry
 -- ARGV[3] the settle note     ARGV[4] now (unix s)           ARGV[5] now (ISO 8601)
 -- ARGV[6] retention (s)       ARGV[7] due_at (retry)         ARGV[8] next_attempt_at (retry)
@@ -21,12 +23,17 @@
 -- ARGV[14] the lock's token ('' when not held)
 -- ARGV[15] a timeline entry before the dead letter's ('' none)
 -- ARGV[16] the dead letter's timeline entry ('' none)
--- ARGV[17] prefix of the packed data's fields (<prefix>0, <prefix>1...)
--- ARGV[18..] its chunks, in order (none: the fields stay as they are)
+-- ARGV[17] prefix of the packed data's fields (<prefix>0, <prefix>1...); '' keeps the stored
+--          data fields as they are
+-- ARGV[18..] its chunks, in order, replacing any stored packing (none with a prefix: the event
+--          keeps no data, webhooks/outbound/settled.py FROM_JOB)
 -- Returns {code, handed}: code 1 (done), 0 (the attempts count is no longer ARGV[9]: only the
 -- lease was given back, nothing else written) or 2 (the event is gone: lease and lock given
 -- back, no record); handed, the waiting event taken from KEYS[9] ('' when none).
 local evt, id = KEYS[1], ARGV[1]
+local function note(entry)  -- on the job's timeline, only while the job is kept
+  if redis.call('EXISTS', KEYS[10]) == 1 then append(KEYS[2], KEYS[10], entry) end
+end
 
 local handed = ''
 if ARGV[13] ~= '' then
@@ -56,7 +63,7 @@ if ARGV[9] ~= '' then
     return {0, handed}
   end
   redis.call('HINCRBY', evt, 'attempts', 1)
-  redis.call('RPUSHX', KEYS[2], ARGV[10])
+  note(ARGV[10])
   local tries = redis.call('HINCRBY', evt, 'tries', 1)
   redis.call('HSET', evt, 't' .. tries, ARGV[11])
   redis.call('HDEL', evt, 't' .. (tries - tonumber(ARGV[12])))
@@ -74,7 +81,7 @@ end
 local dropped = {snapshot = true, due_at = true, next_attempt_at = true, deferrals = true,
   state = true, settled_at = true, note = true}
 local prefix = ARGV[17]
-local repack = #ARGV > 17
+local repack = ARGV[17] ~= ''
 local function packed(name)  -- the chunks written now replace these (and an older packing)
   return repack and (string.match(name, '^' .. prefix .. '%d+$')
     or string.match(name, '^snapshot_z%d+$'))
@@ -107,8 +114,8 @@ if outcome == 'dead' then
   redis.call('ZADD', KEYS[4], now, id)
   redis.call('ZADD', KEYS[5], now, id)
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. (tonumber(now) - tonumber(ARGV[6])))
-  if ARGV[15] ~= '' then redis.call('RPUSHX', KEYS[2], ARGV[15]) end
-  if ARGV[16] ~= '' then redis.call('RPUSHX', KEYS[2], ARGV[16]) end
+  if ARGV[15] ~= '' then note(ARGV[15]) end
+  if ARGV[16] ~= '' then note(ARGV[16]) end
 else
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)

@@ -1,3 +1,4 @@
+--@include append
 -- Put a settled event back in the delivery queue, only while its job is kept (so that every
 -- key it touches still expires with the job). Nothing is written when the job is gone.
 -- KEYS[1] event hash       KEYS[2] its attempts list     KEYS[3] the job hash
@@ -18,5 +19,5 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
-redis.call('RPUSHX', KEYS[4], ARGV[4])
+append(KEYS[4], KEYS[3], ARGV[4])
 return 1

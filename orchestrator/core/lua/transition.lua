@@ -1,6 +1,9 @@
+--@include append
 -- The job state machine's one compare-and-set (state.py holds the table of allowed moves and
 -- builds the KEYS below; every key the script touches is one of them).
 -- KEYS[1] job hash, KEYS[2] its timeline list, KEYS[3] its events hash ("type:generation" -> id)
+--         as jobs made before issue 12's layout keep it: a job without one keeps its event ids in
+--         its own hash, field cfg.event_prefix .. "type:generation" (state.py event_field)
 -- KEYS[4] the event hash for ARGV[12] (evt:{id}; untouched when no event is emitted)
 -- KEYS[5] due:delivery   KEYS[6] due:deadline   KEYS[7] idx:jobs   KEYS[8] idx:client:{client}
 -- KEYS[9] idx:model:{model}   KEYS[10] idx:client:{client}:model:{model}
@@ -46,7 +49,13 @@ end
 for k, v in pairs(cjson.decode(ARGV[6])) do
   if v == cjson.null then redis.call('HDEL', job, k) else redis.call('HSET', job, k, v) end
 end
-redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
+-- A finished job's updated_at is its completed_at: only the latter is stored (store.restored).
+if cfg.terminal[new] then
+  redis.call('HSET', job, 'status', new, 'completed_at', now_iso)
+  redis.call('HDEL', job, 'updated_at')
+else
+  redis.call('HSET', job, 'status', new, 'updated_at', now_iso)
+end
 for f in string.gmatch(ARGV[11], '[^,]+') do redis.call('HINCRBY', job, f, 1) end
 local score = redis.call('HGET', job, 'indexed_ms') or redis.call('HGET', job, 'created_ms')
 local client = redis.call('HGET', job, 'client_id')
@@ -68,7 +77,6 @@ if old_set and old_set ~= new_set then redis.call('ZREM', KEYS[first_due + old_s
 if new_set then redis.call('ZADD', KEYS[first_due + new_set], ARGV[8], id) end
 if cfg.terminal[new] then
   for i = first_due, first_due + n_due - 1 do redis.call('ZREM', KEYS[i], id) end
-  redis.call('HSET', job, 'completed_at', now_iso)
 elseif cfg.terminal[cur] then
   -- An operator's retry brings the job back: keep it, and list it by when it came back, so
   -- that the index trim (by score) cannot drop it while it lives.
@@ -103,21 +111,39 @@ local entry = cjson.decode(ARGV[7])
 if budget_note then entry['budget'] = budget_note end
 entry['from'] = cur
 entry['to'] = new
-redis.call('RPUSH', tl, cjson.encode(entry))
+append(tl, job, cjson.encode(entry))
 local created_event = 0
 if ARGV[9] ~= '' then
   local generation = redis.call('HGET', job, 'generation') or '1'
-  if redis.call('HSETNX', evts, ARGV[9] .. ':' .. generation, ARGV[12]) == 1 then
+  local name, prefix = ARGV[9] .. ':' .. generation, cfg.event_prefix
+  local own = redis.call('EXISTS', evts) == 1  -- the events hash of an earlier layout
+  local added
+  if own then
+    added = redis.call('HSETNX', evts, name, ARGV[12])
+  else
+    added = redis.call('HSETNX', job, prefix .. name, ARGV[12])
+  end
+  if added == 1 then
     local flat = redis.call('HGETALL', job)
-    local snap = {}
-    for i = 1, #flat, 2 do snap[flat[i]] = flat[i + 1] end
-    local seq = redis.call('HLEN', evts)
+    local snap, seq = {}, 0
+    for i = 1, #flat, 2 do
+      if string.sub(flat[i], 1, #prefix) == prefix then
+        seq = seq + 1
+      elseif flat[i] ~= cfg.timeline_field then  -- a retried job's packed timeline: not data
+        snap[flat[i]] = flat[i + 1]
+      end
+    end
+    if own then seq = redis.call('HLEN', evts) end
+    snap['id'] = id  -- not stored in the job hash: its key names it
     redis.call('HSET', KEYS[4], 'id', ARGV[12], 'type', ARGV[9], 'job_id', id,
       'client_id', client, 'created_at', now_iso, 'snapshot', cjson.encode(snap),
       'state', 'pending', 'attempts', '0', 'seq', seq, 'generation', generation)
     redis.call('ZADD', KEYS[5], now, ARGV[12])
     created_event = 1
   end
+end
+if cfg.terminal[new] then  -- fields only the event's snapshot needs, not the finished job
+  for _, k in ipairs(cfg.snapshot_only) do redis.call('HDEL', job, k) end
 end
 if cfg.terminal[new] and cfg.retention > 0 then
   for _, k in ipairs({job, tl, evts}) do redis.call('EXPIRE', k, cfg.retention) end

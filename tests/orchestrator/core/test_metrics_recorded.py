@@ -114,7 +114,10 @@ def test_a_delivery_counts_its_outcome_duration_and_the_event_lag(
     status = {"request_id": "pixverse_d1", "status": "COMPLETED", "output": None}
     applied = apply_upstream(svc, job_id, status, "callback", 60, received_at=received)
     assert applied.moved and applied.event_id
-    assert svc.jobs.get_raw(job_id)[UPSTREAM_RECEIVED_AT] == repr(received)
+    # carried by the event's snapshot; the finished job keeps no copy (issue 12)
+    event = delivery.get_event(svc, applied.event_id)
+    assert event is not None and event.snapshot[UPSTREAM_RECEIVED_AT] == repr(received)
+    assert UPSTREAM_RECEIVED_AT not in svc.jobs.get_raw(job_id)
     assert deliver_with(monkeypatch, svc, applied.event_id, 500) == "retry"
     svc.redis.hset(f"evt:{applied.event_id}", "due_at", repr(clock.now() - 1))
     assert deliver_with(monkeypatch, svc, applied.event_id, 200) == delivery.DELIVERED
@@ -141,7 +144,11 @@ def test_an_event_with_no_upstream_status_has_no_lag(monkeypatch, svc, job_facto
 def test_a_retry_forgets_the_previous_generations_receipt(svc, job_factory):
     job_id = job_factory(S.SUBMITTED, request_id="pixverse_f1")
     failed = {"request_id": "pixverse_f1", "status": "FAILED", "error": "x"}
-    assert apply_upstream(svc, job_id, failed, "poll", 60).moved
-    assert svc.jobs.get_raw(job_id).get(UPSTREAM_RECEIVED_AT)
+    applied = apply_upstream(svc, job_id, failed, "poll", 60)
+    assert applied.moved and applied.event_id
+    event = delivery.get_event(svc, applied.event_id)
+    assert event is not None and event.snapshot.get(UPSTREAM_RECEIVED_AT)
+    # the finished job keeps no copy (issue 12); one kept by an earlier version's job goes too
+    svc.redis.hset(f"job:{job_id}", UPSTREAM_RECEIVED_AT, "1.0")
     assert actions.retry(svc, job_id, "ops", confirm_charge=True).ok
     assert UPSTREAM_RECEIVED_AT not in svc.jobs.get_raw(job_id)

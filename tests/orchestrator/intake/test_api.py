@@ -349,7 +349,7 @@ def test_cancel_then_cancel_again_is_409(http, svc, sent_tasks, key):
         http.post(f"/v1/jobs/{job_id}/cancel", headers=auth(key)), 409, "not_cancelable"
     )
     assert error["details"]["status"] == "canceled"
-    assert svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(svc.jobs.event_ids(job_id)) == 1
     assert_error(http.post("/v1/jobs/job_nope/cancel", headers=auth(key)), 404, "not_found")
 
 

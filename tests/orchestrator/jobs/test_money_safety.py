@@ -188,7 +188,7 @@ def test_each_retry_generation_gets_its_own_event(svc, job_factory, sent_tasks) 
     submission.submit(svc, job_id)
     assert actions.retry(svc, job_id, "ops").ok
     submission.submit(svc, job_id)
-    events = svc.redis.hgetall(keys.job_events(job_id))
+    events = svc.jobs.event_ids(job_id)
     assert len(events) == 2 and len(set(events.values())) == 2
     delivered = {args[0] for name, args in sent_tasks if name == enqueue.DELIVER}
     assert delivered == set(events.values())

@@ -60,7 +60,7 @@ def test_at_retention_nothing_of_a_finished_job_is_left(svc, client_factory, job
         JobState.COMPLETED, client=client, model="pixverse", now=now, request_id="pv-r1"
     )
     svc.jobs.bind_request("pv-r1", job_id, svc.retention_seconds)
-    outbox = {keys.event(e) for e in svc.redis.hvals(keys.job_events(job_id))}
+    outbox = {keys.event(e) for e in svc.jobs.event_ids(job_id).values()}
     assert outbox and svc.jobs.job_for_request("pv-r1") == job_id
     for name in _mentions(svc, job_id):
         ttl = svc.redis.ttl(name)

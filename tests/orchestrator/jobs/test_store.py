@@ -298,3 +298,41 @@ def test_the_created_job_is_the_job_a_read_returns(svc, extra):
     replay = svc.jobs.create(new, idempotency_key="k1")
     again = svc.jobs.create(new, idempotency_key="k1")
     assert replay.job is not None and again.job is None  # a replay reads the job it names
+
+
+def test_a_job_stores_no_field_it_can_derive_and_answers_them_all(svc):
+    """Issue 12: no id (its key's), created_at (created_ms), updated_at (created_at, then the
+    terminal move's completed_at) nor the default webhook mode in the hash; every reader sees
+    them as before, and the intake's answer says what a read says."""
+    result = svc.jobs.create(job(), now=NOW)
+    stored = svc.redis.hgetall(keys.job(result.job_id))
+    assert not {"id", "created_at", "updated_at", "webhook_mode"} & set(stored)
+    raw = svc.jobs.get_raw(result.job_id)
+    assert raw["id"] == result.job_id and raw["created_at"] == "2027-01-15T08:00:00.123Z"
+    assert raw["updated_at"] == raw["created_at"]
+    assert svc.jobs.get(result.job_id) == result.job
+    svc.states.transition(result.job_id, expected=[JobState.QUEUED], to=JobState.SUBMITTED)
+    moved = svc.jobs.get(result.job_id)
+    assert moved["updated_at"] != moved["created_at"] and moved["completed_at"] is None
+    svc.states.transition(result.job_id, expected=[JobState.SUBMITTED], to=JobState.CANCELED)
+    assert "updated_at" not in svc.redis.hgetall(keys.job(result.job_id))
+    done = svc.jobs.get(result.job_id)
+    assert done["completed_at"] and done["updated_at"] == done["completed_at"]
+    assert [j["id"] for j in (svc.jobs.get_many([result.job_id]))] == [result.job_id]
+
+
+def test_a_job_hash_written_before_issue_12_reads_as_it_did(svc):
+    result = svc.jobs.create(job(), now=NOW)
+    name = keys.job(result.job_id)
+    older = {
+        "id": result.job_id,
+        "created_at": "2027-01-15T08:00:00.124Z",  # a millisecond off created_ms: kept as is
+        "updated_at": "2027-01-15T08:00:09.000Z",
+        "webhook_mode": "sync",
+    }
+    svc.redis.hset(name, mapping=older)
+    rendered = svc.jobs.get(result.job_id)
+    assert {k: rendered[k] for k in ("id", "created_at", "updated_at")} == {
+        k: older[k] for k in ("id", "created_at", "updated_at")
+    }
+    assert svc.jobs.get_raw(result.job_id)["webhook_mode"] == "sync"

@@ -62,6 +62,18 @@ def test_an_accepted_submit_takes_six_round_trips(svc, job_factory, monkeypatch)
     assert svc.jobs.job_for_request("pixverse_r1") == job_id
 
 
+def test_an_attempt_is_on_the_timeline_after_redis_forgot_the_script(svc, job_factory) -> None:
+    """The answer's pipeline names the timeline script by its SHA; a Redis that restarted (or
+    flushed its scripts) answers NOSCRIPT there, and the entry is appended again the usual way."""
+    warm_up, job_id = job_factory(), job_factory()
+    svc.pixazo = ScriptedPixazo(accepted("pixverse_r0"), accepted())
+    assert submission.submit(svc, warm_up) == "submitted"
+    svc.redis.script_flush()
+    assert submission.submit(svc, job_id) == "submitted"
+    attempts = [e for e in svc.jobs.timeline(job_id) if e.get("type") == "submit_attempt"]
+    assert [e["outcome"] for e in attempts] == ["accepted"]
+
+
 def test_a_submit_that_raises_gives_its_lease_back(svc, job_factory) -> None:
     job_id = job_factory()
 

@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.core import keys
 from orchestrator.core.compact import RAW_BODY_CAP
+from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.upstream.statuses import DECISION_FIELDS
 from tests.helpers import count_commands
@@ -101,3 +102,36 @@ def test_done_removes_the_item(svc, job_id):
     rec = inbox.record(job_id, STATUS, "{}")
     inbox.done(rec.inbox_id)
     assert inbox.load(rec.inbox_id) is None and svc.redis.zcard(keys.DUE_CALLBACK) == 0
+
+
+def test_the_seen_counter_names_a_digest_of_the_request_id(svc, job_id):
+    """Issue 12: Pixazo's request ids run to 60 characters; the counter's name is short."""
+    long_id = "pixverse-v6-text-to-video_9c7e01f7-eebf-4b20-a8d1-e2e775ddf858"
+    inbox = CallbackInbox(svc.redis)
+    inbox.record(job_id, {**STATUS, "request_id": long_id}, "{}")
+    name = seen_field(long_id, "COMPLETED")
+    assert len(name) < 30 and name.endswith(":COMPLETED")
+    assert svc.redis.hget(keys.job(job_id), name) == "1"
+    assert seen_field(long_id, "FAILED") != name and seen_field("other", "COMPLETED") != name
+
+
+def test_a_callback_counted_under_the_earlier_name_is_still_a_duplicate(svc, job_id):
+    """A job that heard a callback before the rename (a rolling deploy) counts it where it is."""
+    old_name = f"cbseen:{STATUS['request_id']}:{STATUS['status']}"
+    svc.redis.hset(keys.job(job_id), old_name, "1")
+    rec = CallbackInbox(svc.redis).record(job_id, STATUS, "{}")
+    assert rec.known_job and rec.duplicate
+    assert svc.redis.hget(keys.job(job_id), old_name) == "2"
+    assert svc.redis.hget(keys.job(job_id), seen_field("pixverse_r1", "COMPLETED")) is None
+
+
+def test_a_late_callback_on_a_packed_timeline_starts_a_list_that_expires_with_the_job(svc, job_id):
+    """A finished job's timeline lives in its hash; a callback heard later is still on the
+    timeline, in a list that expires with the job (issue 12: nothing of a job outlives it)."""
+    svc.states.transition(job_id, expected=[JobState.QUEUED], to=JobState.CANCELED)
+    assert not svc.redis.exists(keys.timeline(job_id))
+    inbox = CallbackInbox(svc.redis)
+    inbox.record(job_id, STATUS, "{}")
+    inbox.record(job_id, STATUS, "{}")  # a duplicate, on the timeline too
+    assert 0 < svc.redis.ttl(keys.timeline(job_id)) <= svc.retention_seconds
+    assert [e["type"] for e in svc.jobs.timeline(job_id)[-2:]] == ["callback", "callback"]

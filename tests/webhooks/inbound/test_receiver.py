@@ -78,7 +78,7 @@ def test_valid_callback_200_applied_in_the_request(http, svc, sent_tasks, job_id
     assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]  # the event's delivery, no apply task
     assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.keys("inbox:*")
     assert svc.jobs.job_for_request(COMPLETED["request_id"]) == job_id
-    assert svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(svc.jobs.event_ids(job_id)) == 1
     assert beat_resends(svc, sent_tasks, APPLY_GRACE_SECONDS + 1) == []
 
 
@@ -192,9 +192,9 @@ def test_a_failure_after_the_record_is_200_and_the_task_applies_it_later(
         outcome = apply_callback(inbox_id)
     assert outcome == ("already past this status" if moved else "applied")
     assert svc.jobs.state_of(job_id) is JobState.COMPLETED
-    assert len(transitions(svc, job_id)) == 1 and svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(transitions(svc, job_id)) == 1 and len(svc.jobs.event_ids(job_id)) == 1
     assert svc.redis.zcard(keys.DUE_CALLBACK) == 0 and not svc.redis.exists(keys.inbox(inbox_id))
-    (event_id,) = svc.redis.hvals(keys.job_events(job_id))
+    (event_id,) = svc.jobs.event_ids(job_id).values()
     delivers = [args for t, args in sent_tasks if t == enqueue.DELIVER]
     assert delivers in ([], [(event_id,)])  # else beat's due:delivery drain sends it
     assert svc.redis.zscore(keys.DUE_DELIVERY, event_id) is not None
@@ -243,7 +243,7 @@ def test_the_receiver_and_a_late_task_racing_move_the_job_once(
     applied = [r for r in results if r is not None and r.applied]
     assert len(applied) == 1 and len(results) == 3
     assert svc.jobs.state_of(job_id) is JobState.COMPLETED
-    assert len(transitions(svc, job_id)) == 1 and svc.redis.hlen(keys.job_events(job_id)) == 1
+    assert len(transitions(svc, job_id)) == 1 and len(svc.jobs.event_ids(job_id)) == 1
     assert [t for t, _ in sent_tasks] == [enqueue.DELIVER]
     assert svc.redis.zcard(keys.DUE_CALLBACK) == 0
     assert svc.jobs.timeline(job_id)[-1]["type"] == "ignored"

@@ -20,6 +20,7 @@ from ops.cli import cli
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.core.records import Event
 from orchestrator.core.urls import Target
+from orchestrator.jobs import timeline
 from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
@@ -780,23 +781,44 @@ def test_patching_delivery_post_replaces_the_transport_of_every_attempt(
     assert endpoint.requests == []
 
 
+@pytest.mark.parametrize(("to", "keeps_data"), [(S.COMPLETED, False), (S.FAILED, True)])
 def test_a_settled_event_keeps_its_snapshot_packed_and_sends_the_same_bytes_again(
-    dsvc, endpoint
+    dsvc, endpoint, to, keeps_data
 ) -> None:
-    """Issue 12: the snapshot is packed once the event settles; a replay sends the very body
+    """Issue 12: the snapshot is dropped once the event settles: a failed job's event keeps
+    its data packed (a retry rewrites the job), a completed job's keeps none (no move leaves
+    completed: the job hash renders the same data); either way a replay sends the very body
     (same id, same data) the first delivery sent, and the job's timeline is packed whole."""
     client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
-    event_id = make_event(dsvc, client.id)
+    event_id = make_event(dsvc, client.id, to)
     job_id = evt(dsvc, event_id)["job_id"]
     assert delivery.deliver(dsvc, event_id) == "delivered"
     stored = evt(dsvc, event_id)
-    assert "snapshot" not in stored and stored["d0"]  # what a replay needs, packed
+    assert "snapshot" not in stored and bool(stored.get("d0")) is keeps_data
     assert all(len(v) <= 64 for v in stored.values())  # a listpack on a default Redis
-    timeline_elements = dsvc.redis.lrange(keys.timeline(job_id), 0, -1)
-    assert len(timeline_elements) == 1 and timeline_elements[0].startswith("z:")
+    assert not dsvc.redis.exists(keys.timeline(job_id))  # packed into the job hash
+    assert dsvc.redis.hget(keys.job(job_id), timeline.FIELD).startswith(timeline.PACKED_PREFIX)
     assert [e["type"] for e in dsvc.jobs.timeline(job_id)][-1] == "delivery_attempt"
     assert redeliver.redeliver(dsvc, event_id, "tester").ok
     assert delivery.deliver(dsvc, event_id) == "delivered"
     first, again = endpoint.requests
     assert first["body"] == again["body"]
     assert json.loads(again["body"])["id"] == event_id
+    # the replay's entries went to a list with the job's TTL, packed in again once it settled
+    assert not dsvc.redis.exists(keys.timeline(job_id))
+    assert [e.get("attempt") for e in dsvc.jobs.timeline(job_id)][-1] == 1
+    assert [e["type"] for e in dsvc.jobs.timeline(job_id)].count("delivery_attempt") == 2
+
+
+def test_a_replay_whose_job_expired_since_is_skipped(dsvc, endpoint) -> None:
+    """A completed job's settled event renders its data from the job: replayed, then its job
+    gone before the attempt, it is settled as skipped (nothing to send), never a crash."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    event_id = make_event(dsvc, client.id)
+    job_id = evt(dsvc, event_id)["job_id"]
+    assert delivery.deliver(dsvc, event_id) == "delivered"
+    assert redeliver.redeliver(dsvc, event_id, "tester").ok
+    dsvc.redis.delete(keys.job(job_id))
+    assert delivery.deliver(dsvc, event_id) == delivery.SKIPPED
+    assert evt(dsvc, event_id)["state"] == delivery.SKIPPED
+    assert len(endpoint.requests) == 1
