@@ -22,6 +22,7 @@ import requests
 from devtools.devstack import SIM_API_KEY
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES
 from tests.conftest import System, fresh, wait_for
+from tests.helpers import job_event_ids
 from tests.system.resilience_support import (
     assert_one_accepted_submit_each,
     dedicated_system,
@@ -245,7 +246,7 @@ def test_sync_mode_progress_events_for_opted_in_clients(ss: System) -> None:
     for job_id in progress:  # the processing event was created before the terminal one
         seqs = {
             ss.redis.hget(f"evt:{e}", "type"): int(ss.redis.hget(f"evt:{e}", "seq"))
-            for e in ss.redis.hvals(f"job:{job_id}:events")
+            for e in job_event_ids(ss.redis, job_id).values()
         }
         assert seqs["job.processing"] < seqs["job.completed"]
     assert_one_accepted_submit_each(ss, job_ids)
