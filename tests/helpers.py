@@ -21,8 +21,8 @@ from devtools.devstack import Orchestrator, Stack, base_env
 from orchestrator.core import keys, redis_conn
 from orchestrator.core.clients import DEFAULT_EVENT_TYPES, Client, ClientStore
 from orchestrator.core.config import Settings
-from orchestrator.jobs.state import EVENT_PREFIX, JobState
-from orchestrator.jobs.store import NewJob
+from orchestrator.jobs.state import JobState
+from orchestrator.jobs.store import NewJob, event_ids_of
 from orchestrator.jobs.timeline import read as read_timeline
 from orchestrator.reconcile import steps
 from orchestrator.services import Services
@@ -383,9 +383,4 @@ def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
 def job_event_ids(r: redis.Redis, job_id: str) -> dict[str, str]:
     """A job's events, "type:generation" -> event id, wherever the layout keeps them (the job
     hash's ``e:`` fields; ``job:{id}:events`` for a job made before issue 12)."""
-    own = {
-        k[len(EVENT_PREFIX) :]: v
-        for k, v in r.hgetall(keys.job(job_id)).items()
-        if k.startswith(EVENT_PREFIX)
-    }
-    return {**r.hgetall(keys.job_events(job_id)), **own}
+    return event_ids_of(r.hgetall(keys.job(job_id)), r.hgetall(keys.job_events(job_id)))

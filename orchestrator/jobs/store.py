@@ -147,7 +147,7 @@ class JobStore:
                 budget_micros=int(answer[0]) if answer[0] != "" else None,
                 committed_micros=int(answer[1]),
                 period=commit.period,
-                job=render(restored(job_id, fields)),
+                job=render({"id": job_id, **fields}),
             )
         if code in _REFUSED:
             refusal = budgets.refusal(answer[0], answer[1], commit, job.model)
@@ -207,8 +207,7 @@ class JobStore:
         pipe.hgetall(keys.job_events(job_id))
         pipe.hgetall(keys.job(job_id))
         older, raw = cast("list[dict[str, str]]", pipe.execute())
-        own = {k[len(EVENT_PREFIX) :]: v for k, v in raw.items() if k.startswith(EVENT_PREFIX)}
-        return {**older, **own}
+        return event_ids_of(raw, older)
 
     def job_for_request(self, upstream_request_id: str) -> str | None:
         """The job bound to a Pixazo request id, by either form of the binding (one round
@@ -402,6 +401,13 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
     if not math.isfinite(value):  # Redis refuses "nan" as a range bound: that would be a 500
         raise ValueError("malformed cursor")
     return value, job_id
+
+
+def event_ids_of(job_hash: Mapping[str, str], older: Mapping[str, str]) -> dict[str, str]:
+    """ "type:generation" -> event id from a job hash's event fields, over ``older`` (the events
+    hash of a job made before issue 12)."""
+    own = {k[len(EVENT_PREFIX) :]: v for k, v in job_hash.items() if k.startswith(EVENT_PREFIX)}
+    return {**older, **own}
 
 
 def restored(job_id: str, raw: Mapping[str, str]) -> dict[str, str]:

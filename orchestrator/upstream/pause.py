@@ -95,10 +95,6 @@ def claim_probe(r: redis.Redis, job_id: str, interval: float) -> bool:
     return bool(r.set(keys.SUBMISSIONS_PROBE, job_id, nx=True, px=int(interval * 1000)))
 
 
-def is_probe(r: redis.Redis, job_id: str) -> bool:
-    return r.get(keys.SUBMISSIONS_PROBE) == job_id
-
-
 def record_answer(
     pipe: redis.client.Pipeline, http_status: int | None, latency_ms: int, message: str
 ) -> None:

@@ -200,9 +200,13 @@ class PixazoClient:
         }
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], **options: Any
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: str | None = None,
+        **options: Any,
     ) -> requests.Response:
-        data = options.pop("data", None)
         prepared = requests.Request(method, url, data=data, headers=headers).prepare()
         return self._session.send(prepared, allow_redirects=False, **options)
 

@@ -91,11 +91,11 @@ from orchestrator.jobs.state import (
     ACTIVE,
     CHARGE_RISK,
     EVENT_FOR_STATE,
-    EVENT_PREFIX,
     PUBLIC_STATUS,
     STATE_DUE_SET,
     JobState,
 )
+from orchestrator.jobs.store import event_ids_of
 from orchestrator.reconcile import steps as reconcile_steps
 from orchestrator.services import EXTENSION_NAME, build_services
 from orchestrator.upstream import submission
@@ -795,12 +795,7 @@ class OrchestratorModel(RuleBasedStateMachine):
         snap = Snapshot()
         for job in self.jobs:
             snap.jobs[job] = dict(next(out))
-            own = {
-                k[len(EVENT_PREFIX) :]: v
-                for k, v in snap.jobs[job].items()
-                if k.startswith(EVENT_PREFIX)
-            }
-            snap.job_events[job] = {**dict(next(out)), **own}
+            snap.job_events[job] = event_ids_of(snap.jobs[job], next(out))
         for due_set in keys.JOB_DUE_SETS:
             snap.due[due_set] = dict(next(out))
         for index in indexes:
