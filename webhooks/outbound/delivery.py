@@ -54,6 +54,7 @@ from webhooks.outbound.endpoints import (
     ENDPOINT_MAX_IN_FLIGHT,
     LEASE_FULL,
     LEASE_IN_FLIGHT,
+    Deferral,
     Endpoint,
     endpoint_for,
     endpoint_hash,
@@ -61,7 +62,6 @@ from webhooks.outbound.endpoints import (
     hold_seconds,
     lease,
     release,
-    wait_for_slot,
 )
 from webhooks.outbound.outbox import (
     DEAD,
@@ -80,7 +80,6 @@ from webhooks.outbound.outbox import (
     get_event,
     load_event,
     replay,
-    reschedule,
     settle,
 )
 from webhooks.outbound.scripts import run_script
@@ -118,6 +117,7 @@ ORDER_WAIT_SECONDS = 1.0  # an event waiting for an earlier one of its job check
 GONE = 410
 DEFER_BASE_SECONDS = 0.5  # first back-off of an attempt deferred by a full endpoint
 DEFER_MAX_SECONDS = 15.0
+DEFERRED = "deferred"  # the attempt found its endpoint full (and gave the event's lock back)
 
 _dead_letter = dead_letter  # the name tests/ops/conftest.py uses
 
@@ -153,8 +153,9 @@ def deliver(svc: Services, event_id: str) -> str:
         waiting = _wait_reason(svc, evt, event_id, now)
         if waiting or evt is None:
             return waiting or "skipped"
-        prepared = _prepare(svc, evt, client, now)
+        prepared = _prepare(svc, evt, client, now, token)
         if isinstance(prepared, str):
+            unlocked = prepared == DEFERRED  # the deferral gave the lock back in its step
             return prepared
         attempt = _call(svc, evt, prepared)
         unlocked = True  # the finish step releases the lock with the rest
@@ -191,7 +192,9 @@ def _wait_reason(svc: Services, evt: Event | None, event_id: str, now: float) ->
     return ""
 
 
-def _prepare(svc: Services, evt: Event, client: Client | None, now: float) -> Prepared | str:
+def _prepare(
+    svc: Services, evt: Event, client: Client | None, now: float, token: str
+) -> Prepared | str:
     """Ordering, endpoint and lease of a due, locked event: what to send, or why not now."""
     if not evt.snapshot:  # a replay of an event whose job has expired since
         settle(svc, evt, SKIPPED, "its job is no longer kept")
@@ -206,23 +209,20 @@ def _prepare(svc: Services, evt: Event, client: Client | None, now: float) -> Pr
     if not endpoint.url or not endpoint.secrets:
         settle(svc, evt, SKIPPED, endpoint.problem or "no signing secret")
         return SKIPPED
-    taken, lapse = lease(svc, endpoint.url, evt.id)
+    taken, lapse = lease(svc, endpoint.url, evt.id, _deferral(evt, now, token))
     if taken == LEASE_IN_FLIGHT:
         return "in_flight"  # that attempt settles or reschedules the event when it ends
     if taken == LEASE_FULL:
-        _defer(svc, evt, endpoint.url, now)
-        return "deferred"
+        return DEFERRED
     return Prepared(endpoint.url, endpoint.secrets, lapse)
 
 
-def _defer(svc: Services, evt: Event, url: str, now: float) -> None:
-    """The endpoint is at its in-flight cap: try when a slot frees (or later, by beat), without
-    spending an attempt."""
-    deferrals = evt.deferrals
-    delay = min(DEFER_MAX_SECONDS, DEFER_BASE_SECONDS * 2**deferrals)
+def _deferral(evt: Event, now: float, token: str) -> Deferral:
+    """If the endpoint is at its in-flight cap: try when a slot frees, or at a growing back-off
+    (beat), without spending an attempt."""
+    delay = min(DEFER_MAX_SECONDS, DEFER_BASE_SECONDS * 2**evt.deferrals)
     delay *= random.uniform(1 - JITTER, 1 + JITTER)
-    reschedule(svc, evt, now + delay, deferrals=str(deferrals + 1))
-    wait_for_slot(svc, url, evt.id, now)
+    return Deferral(now + delay, evt.deferrals + 1, token)
 
 
 # call -------------------------------------------------------------------------------------------

@@ -4,11 +4,12 @@ Each endpoint may have at most ``ENDPOINT_MAX_IN_FLIGHT`` requests in flight acr
 (a Redis sorted set of leases). A lease (and the event's delivery lock) is held for the
 attempt's deadline plus a margin, so neither lapses while the attempt runs.
 
-An event deferred by a full endpoint also waits in the endpoint's waiting set; an attempt that
-delivered its event gives its lease back (``event_finish.lua``) and takes the earliest waiting
-event, which :func:`hand_on` makes due now and enqueues,
-so a burst to one endpoint flows at the rate its slots free up instead of waiting for beat to
-re-drive the deferred events. An attempt that failed hands nothing on: a failing (or
+An event deferred by a full endpoint also waits in the endpoint's waiting set, with its lock
+given back, in the same step as the check that found the endpoint full (:class:`Deferral`); an
+attempt that delivered its event gives its lease back (``event_finish.lua``) and takes the
+earliest waiting event, which :func:`hand_on` makes due now and enqueues, so a burst to one
+endpoint flows at the rate its slots free up instead of waiting for beat to re-drive the
+deferred events. An attempt that failed hands nothing on: a failing (or
 trickling) endpoint gets its deferred events at their back-off, never eagerly. Beat's due set
 stays the safety net.
 """
@@ -29,6 +30,8 @@ ENDPOINT_MAX_IN_FLIGHT = 4  # requests one endpoint may have open at once, acros
 # resolution (not under the deadline) and the bookkeeping after the answer fit in it.
 HOLD_MARGIN_SECONDS = 30.0
 LEASE_TAKEN, LEASE_FULL, LEASE_IN_FLIGHT = 1, 0, -1
+# A waiting set no attempt hands on from (its endpoint went quiet) goes with this.
+WAITING_TTL_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -69,31 +72,47 @@ def hold_seconds(svc: Services) -> float:
     return svc.settings.delivery_timeout_seconds + HOLD_MARGIN_SECONDS
 
 
-def lease(svc: Services, url: str, event_id: str) -> tuple[int, float]:
-    """(LEASE_TAKEN, FULL or IN_FLIGHT, when the lease lapses) for one attempt to ``url``."""
+@dataclass(frozen=True)
+class Deferral:
+    """What happens to an attempt that finds its endpoint full, decided before the lease and done
+    by the lease's own step (``endpoint_lease.lua``): the event waits for a freed slot, is due
+    again at its back-off (beat's safety net) and gives its lock back."""
+
+    due_at: float
+    deferrals: int  # the event's count of deferrals, this one included
+    lock_token: str  # the attempt's hold on the event's delivery lock
+
+
+def lease(svc: Services, url: str, event_id: str, deferral: Deferral) -> tuple[int, float]:
+    """(LEASE_TAKEN, FULL or IN_FLIGHT, when the lease lapses) for one attempt to ``url``;
+    FULL has done ``deferral``."""
     now = clock.now()
     lapse = now + hold_seconds(svc)
-    args = [repr(now), repr(lapse), event_id, ENDPOINT_MAX_IN_FLIGHT, int(hold_seconds(svc)) + 1]
-    taken = run_script(svc, "endpoint_lease", [keys.endpoint_in_flight(endpoint_hash(url))], args)
-    return int(taken), lapse
+    digest = endpoint_hash(url)
+    names = [
+        keys.endpoint_in_flight(digest),
+        keys.endpoint_waiting(digest),
+        keys.event(event_id),
+        keys.DUE_DELIVERY,
+        keys.delivery_lock(event_id),
+    ]
+    args = [
+        repr(now),
+        repr(lapse),
+        event_id,
+        ENDPOINT_MAX_IN_FLIGHT,
+        int(hold_seconds(svc)) + 1,
+        repr(deferral.due_at),
+        deferral.deferrals,
+        deferral.lock_token,
+        WAITING_TTL_SECONDS,
+    ]
+    return int(run_script(svc, "endpoint_lease", names, args)), lapse
 
 
 def release(svc: Services, url: str, event_id: str, lapse: float) -> None:
     key = keys.endpoint_in_flight(endpoint_hash(url))
     run_script(svc, "endpoint_release", [key], [event_id, repr(lapse)])
-
-
-# A waiting set no attempt hands on from (its endpoint went quiet) goes with this.
-WAITING_TTL_SECONDS = 24 * 3600
-
-
-def wait_for_slot(svc: Services, url: str, event_id: str, now: float) -> None:
-    """Queue a deferred event for the endpoint's next freed slot (:func:`hand_on`)."""
-    name = keys.endpoint_waiting(endpoint_hash(url))
-    pipe = svc.redis.pipeline(transaction=False)
-    pipe.zadd(name, {event_id: now})
-    pipe.expire(name, WAITING_TTL_SECONDS)
-    pipe.execute()
 
 
 def hand_on(svc: Services, event_id: str) -> bool:

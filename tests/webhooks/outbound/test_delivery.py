@@ -552,8 +552,10 @@ def test_an_event_settled_while_it_waited_is_not_handed_on(dsvc, endpoint, sent_
 
 
 def test_a_waiting_set_is_bounded_in_time(dsvc, endpoint):
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
     url = f"{endpoint.url}/h"
-    endpoints.wait_for_slot(dsvc, url, "evt_x", clock.now())
+    fill_endpoint(dsvc, url)
+    assert delivery.deliver(dsvc, make_event(dsvc, client.id)) == "deferred"
     name = keys.endpoint_waiting(delivery.endpoint_hash(url))
     assert 0 < dsvc.redis.ttl(name) <= endpoints.WAITING_TTL_SECONDS
 
@@ -720,7 +722,7 @@ def test_each_delivery_script_is_registered_once(dsvc, monkeypatch):
 
     monkeypatch.setattr(dsvc.redis, "register_script", counting)
     for _ in range(3):
-        endpoints.lease(dsvc, "https://x.example/h", "evt_1")
+        endpoints.lease(dsvc, "https://x.example/h", "evt_1", endpoints.Deferral(0.0, 1, "t"))
         endpoints.release(dsvc, "https://x.example/h", "evt_1", 0.0)
     assert len(calls) == 2
 
@@ -822,3 +824,102 @@ def test_a_replay_whose_job_expired_since_is_skipped(dsvc, endpoint) -> None:
     assert delivery.deliver(dsvc, event_id) == delivery.SKIPPED
     assert evt(dsvc, event_id)["state"] == delivery.SKIPPED
     assert len(endpoint.requests) == 1
+
+
+def _when_waiting(svc, event_id: str, url: str, then) -> None:
+    """Run ``then()`` once, right after the first round trip (of anyone) that leaves
+    ``event_id`` in ``url``'s waiting set: another worker acting at that moment."""
+    waiting = keys.endpoint_waiting(delivery.endpoint_hash(url))
+    real_command, real_pipeline = svc.redis.execute_command, svc.redis.pipeline
+    state = {"fired": False, "inside": False}
+
+    def check() -> None:
+        if state["fired"] or state["inside"]:
+            return
+        state["inside"] = True
+        try:
+            if real_command("ZSCORE", waiting, event_id) is not None:
+                state["fired"] = True
+                then()
+        finally:
+            state["inside"] = False
+
+    def command(*args, **kwargs):
+        reply = real_command(*args, **kwargs)
+        check()
+        return reply
+
+    def pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*e_args, **e_kwargs):
+            reply = real_execute(*e_args, **e_kwargs)
+            check()
+            return reply
+
+        pipe.execute = execute
+        return pipe
+
+    svc.redis.execute_command = command
+    svc.redis.pipeline = pipeline
+
+
+def test_a_slot_freed_while_the_deferral_is_written_hands_the_event_on_and_it_is_sent(
+    dsvc, endpoint, sent_tasks
+):
+    """Another worker's attempt ends the moment the deferred event joins the waiting set: it
+    takes the event and its task runs at once. That task must be able to send it (the deferring
+    attempt must not still hold the event's lock), or the event would sit, due, until beat's
+    next tick (seconds) although its endpoint had a free slot all along."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    url = f"{endpoint.url}/h"
+    lease, _ = fill_endpoint(dsvc, url)
+    deferred, other = make_event(dsvc, client.id), make_event(dsvc, client.id)
+    handed: list[str] = []
+
+    def another_worker() -> None:
+        dsvc.redis.zrem(lease, "evt_busy0")  # one of the busy attempts ended...
+        assert delivery.deliver(dsvc, other) == delivery.DELIVERED  # ...another took the slot
+        for task, (event_id,) in list(sent_tasks):  # and handed its slot on: that task runs
+            if task == enqueue.DELIVER and event_id == deferred:
+                handed.append(delivery.deliver(dsvc, deferred))
+
+    _when_waiting(dsvc, deferred, url, another_worker)
+    assert delivery.deliver(dsvc, deferred) == "deferred"
+    assert handed == [delivery.DELIVERED]
+    assert evt(dsvc, deferred)["state"] == delivery.DELIVERED
+
+
+def _attempt_ends_and_hands_on(svc, url: str, event_id: str) -> None:
+    """What another worker's delivered attempt does to the endpoint when it ends (its part of
+    event_finish.lua): its lease goes, and the earliest waiting event is handed on."""
+    name = keys.endpoint_waiting(delivery.endpoint_hash(url))
+    svc.redis.zrem(keys.endpoint_in_flight(delivery.endpoint_hash(url)), event_id)
+    for waiting, _ in svc.redis.zpopmin(name):
+        endpoints.hand_on(svc, waiting)
+
+
+def test_a_slot_freed_between_the_check_and_the_wait_is_not_lost(dsvc, endpoint, sent_tasks):
+    """Every busy attempt ends right after the deferring attempt found the endpoint full: the
+    event must not miss them (joining the waiting set after the last one looked), or it waits
+    out its back-off and beat's tick with the endpoint idle."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    url = f"{endpoint.url}/h"
+    _, busy = fill_endpoint(dsvc, url)
+    deferred = make_event(dsvc, client.id)
+    real_lease = delivery.lease
+
+    def lease_then_all_end(*args, **kwargs):
+        taken = real_lease(*args, **kwargs)
+        for busy_id in busy:
+            _attempt_ends_and_hands_on(dsvc, url, busy_id)
+        return taken
+
+    delivery.lease = lease_then_all_end
+    try:
+        assert delivery.deliver(dsvc, deferred) == "deferred"
+    finally:
+        delivery.lease = real_lease
+    assert (enqueue.DELIVER, (deferred,)) in sent_tasks  # handed on by the first to end
+    assert delivery.deliver(dsvc, deferred) == delivery.DELIVERED
