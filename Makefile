@@ -46,8 +46,9 @@ test-integration: $(STAMP) ## Tests that start real processes
 test-chaos: $(STAMP) ## Fault-injection runs (kill -9, Redis restart, 402, 429 bursts)
 	$(BIN)/python -m pytest -m "chaos" -q || [ $$? -eq 5 ]
 
-test-model: $(STAMP) ## Stateful model test of the invariants, long profile (5,000 examples)
-	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/model -q -p no:cacheprovider --timeout=0
+test-model: $(STAMP) ## Stateful model tests, long profile (jobs: 5,000 examples; endpoint cap: 1,000)
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/model \
+	    tests/webhooks/outbound/test_endpoint_model.py -q -p no:cacheprovider --timeout=0
 
 lint: $(STAMP) ## ruff lint and format check, mypy, import contracts
 	$(BIN)/ruff check .
