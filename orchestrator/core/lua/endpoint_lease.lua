@@ -12,7 +12,7 @@
 -- ARGV[6] when a deferred event is due again (its back-off, beat's safety net)
 -- ARGV[7] its deferral count after this one     ARGV[8] the attempt's token on the event lock
 -- ARGV[9] TTL of the waiting set (seconds)
--- Returns 1 (lease taken), 0 (endpoint at its cap: the event is deferred, waiting and unlocked)
+-- Returns 1 (lease taken, the event no longer waiting), 0 (endpoint at its cap: the event is deferred, waiting and unlocked)
 -- or -1 (this event is already in flight).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
@@ -32,4 +32,7 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+-- Sent now (beat's re-send at its back-off, say): it no longer waits, and its old place in the
+-- line must not take a slot its delivery frees (a hand-on to a settled event hands nothing on).
+redis.call('ZREM', KEYS[2], ARGV[3])
 return 1

@@ -923,3 +923,30 @@ def test_a_slot_freed_between_the_check_and_the_wait_is_not_lost(dsvc, endpoint,
         delivery.lease = real_lease
     assert (enqueue.DELIVER, (deferred,)) in sent_tasks  # handed on by the first to end
     assert delivery.deliver(dsvc, deferred) == delivery.DELIVERED
+
+
+def test_an_event_sent_by_beat_while_it_waited_does_not_take_a_later_hand_on(
+    dsvc, endpoint, sent_tasks
+):
+    """An event deferred, then sent at its back-off by beat (a slot had freed by a failure,
+    which hands nothing on), no longer waits: the slot its delivery frees goes to the next
+    waiting event, not to its own stale place in the line (a hand-on to a settled event hands
+    nothing on, and the next one would sit out its back-off with the endpoint idle)."""
+    client, _ = dsvc.clients.create("acme", f"{endpoint.url}/h")
+    url = f"{endpoint.url}/h"
+    lease, _ = fill_endpoint(dsvc, url)
+    early = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, early) == "deferred"
+    dsvc.redis.zrem(lease, "evt_busy0")  # a busy attempt failed: its slot is free, not handed
+    make_due(dsvc, early)  # beat's re-send at the back-off, to a slow consumer
+    endpoint.default = (200, {}, b"", 0.3)
+    beat_send = threading.Thread(target=delivery.deliver, args=(dsvc, early), daemon=True)
+    beat_send.start()
+    wait_until(lambda: dsvc.redis.zscore(lease, early) is not None)
+    late = make_event(dsvc, client.id)
+    assert delivery.deliver(dsvc, late) == "deferred"  # full: early and three busy ones
+    dsvc.redis.zrem(lease, "evt_busy1", "evt_busy2", "evt_busy3")  # they fail: nothing handed
+    sent_tasks.clear()
+    beat_send.join(timeout=5)
+    assert evt(dsvc, early)["state"] == delivery.DELIVERED
+    assert (enqueue.DELIVER, (late,)) in sent_tasks  # early's freed slot went to late
