@@ -352,16 +352,22 @@ def reconcile_pass(svc: Services, now: float | None = None) -> steps.TickReport:
     return report
 
 
-def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
-    """Every round trip ``r`` makes from now on: a command's name (a script is ``EVALSHA``), or
-    ``PIPELINE`` for a pipeline or transaction sent at once, for tests that pin a path's round
-    trips (a script's first EVALSHA on a fresh Redis also shows its ``SCRIPT LOAD``)."""
-    trips: list[str] = []
+def on_round_trips(
+    monkeypatch: Any,
+    r: redis.Redis,
+    before: Callable[[str], None] = lambda name: None,
+    after: Callable[[], None] = lambda: None,
+) -> None:
+    """Call ``before(name)`` and ``after()`` around every round trip ``r`` makes from now on: a
+    command's (a script's is ``EVALSHA``), or a pipeline's or transaction's sent at once
+    (``PIPELINE``). ``monkeypatch`` undoes it; None leaves it for the life of ``r``."""
     real_command, real_pipeline = r.execute_command, r.pipeline
 
     def command(*args: Any, **kwargs: Any) -> Any:
-        trips.append(str(args[0]))
-        return real_command(*args, **kwargs)
+        before(str(args[0]))
+        reply = real_command(*args, **kwargs)
+        after()
+        return reply
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = real_pipeline(*args, **kwargs)
@@ -369,14 +375,27 @@ def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
 
         def execute(*e_args: Any, **e_kwargs: Any) -> Any:
             if len(pipe):
-                trips.append("PIPELINE")
-            return real_execute(*e_args, **e_kwargs)
+                before("PIPELINE")
+            reply = real_execute(*e_args, **e_kwargs)
+            after()
+            return reply
 
         pipe.execute = execute  # type: ignore[method-assign]
         return pipe
 
-    monkeypatch.setattr(r, "execute_command", command)
-    monkeypatch.setattr(r, "pipeline", pipeline)
+    for name, replacement in (("execute_command", command), ("pipeline", pipeline)):
+        if monkeypatch is None:
+            setattr(r, name, replacement)
+        else:
+            monkeypatch.setattr(r, name, replacement)
+
+
+def named_round_trips(monkeypatch: Any, r: redis.Redis) -> list[str]:
+    """Every round trip ``r`` makes from now on: a command's name (a script is ``EVALSHA``), or
+    ``PIPELINE`` for a pipeline or transaction sent at once, for tests that pin a path's round
+    trips (a script's first EVALSHA on a fresh Redis also shows its ``SCRIPT LOAD``)."""
+    trips: list[str] = []
+    on_round_trips(monkeypatch, r, before=trips.append)
     return trips
 
 

@@ -25,6 +25,7 @@ from orchestrator.jobs.state import JobState
 from orchestrator.jobs.store import NewJob
 from orchestrator.services import build_services
 from tests.conftest import make_settings
+from tests.helpers import on_round_trips
 from tests.webhooks.outbound.conftest import Endpoint
 from webhooks.outbound import connections, delivery, endpoints, redeliver, scripts, transport
 
@@ -826,11 +827,11 @@ def test_a_replay_whose_job_expired_since_is_skipped(dsvc, endpoint) -> None:
     assert len(endpoint.requests) == 1
 
 
-def _when_waiting(svc, event_id: str, url: str, then) -> None:
+def _when_waiting(monkeypatch, svc, event_id: str, url: str, then) -> None:
     """Run ``then()`` once, right after the first round trip (of anyone) that leaves
     ``event_id`` in ``url``'s waiting set: another worker acting at that moment."""
     waiting = keys.endpoint_waiting(delivery.endpoint_hash(url))
-    real_command, real_pipeline = svc.redis.execute_command, svc.redis.pipeline
+    real_command = svc.redis.execute_command
     state = {"fired": False, "inside": False}
 
     def check() -> None:
@@ -844,29 +845,11 @@ def _when_waiting(svc, event_id: str, url: str, then) -> None:
         finally:
             state["inside"] = False
 
-    def command(*args, **kwargs):
-        reply = real_command(*args, **kwargs)
-        check()
-        return reply
-
-    def pipeline(*args, **kwargs):
-        pipe = real_pipeline(*args, **kwargs)
-        real_execute = pipe.execute
-
-        def execute(*e_args, **e_kwargs):
-            reply = real_execute(*e_args, **e_kwargs)
-            check()
-            return reply
-
-        pipe.execute = execute
-        return pipe
-
-    svc.redis.execute_command = command
-    svc.redis.pipeline = pipeline
+    on_round_trips(monkeypatch, svc.redis, after=check)
 
 
 def test_a_slot_freed_while_the_deferral_is_written_hands_the_event_on_and_it_is_sent(
-    dsvc, endpoint, sent_tasks
+    dsvc, endpoint, sent_tasks, monkeypatch
 ):
     """Another worker's attempt ends the moment the deferred event joins the waiting set: it
     takes the event and its task runs at once. That task must be able to send it (the deferring
@@ -885,7 +868,7 @@ def test_a_slot_freed_while_the_deferral_is_written_hands_the_event_on_and_it_is
             if task == enqueue.DELIVER and event_id == deferred:
                 handed.append(delivery.deliver(dsvc, deferred))
 
-    _when_waiting(dsvc, deferred, url, another_worker)
+    _when_waiting(monkeypatch, dsvc, deferred, url, another_worker)
     assert delivery.deliver(dsvc, deferred) == "deferred"
     assert handed == [delivery.DELIVERED]
     assert evt(dsvc, deferred)["state"] == delivery.DELIVERED
@@ -900,7 +883,9 @@ def _attempt_ends_and_hands_on(svc, url: str, event_id: str) -> None:
         endpoints.hand_on(svc, waiting)
 
 
-def test_a_slot_freed_between_the_check_and_the_wait_is_not_lost(dsvc, endpoint, sent_tasks):
+def test_a_slot_freed_between_the_check_and_the_wait_is_not_lost(
+    dsvc, endpoint, sent_tasks, monkeypatch
+):
     """Every busy attempt ends right after the deferring attempt found the endpoint full: the
     event must not miss them (joining the waiting set after the last one looked), or it waits
     out its back-off and beat's tick with the endpoint idle."""
@@ -916,11 +901,8 @@ def test_a_slot_freed_between_the_check_and_the_wait_is_not_lost(dsvc, endpoint,
             _attempt_ends_and_hands_on(dsvc, url, busy_id)
         return taken
 
-    delivery.lease = lease_then_all_end
-    try:
-        assert delivery.deliver(dsvc, deferred) == "deferred"
-    finally:
-        delivery.lease = real_lease
+    monkeypatch.setattr(delivery, "lease", lease_then_all_end)
+    assert delivery.deliver(dsvc, deferred) == "deferred"
     assert (enqueue.DELIVER, (deferred,)) in sent_tasks  # handed on by the first to end
     assert delivery.deliver(dsvc, deferred) == delivery.DELIVERED
 

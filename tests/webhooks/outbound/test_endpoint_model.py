@@ -34,7 +34,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from orchestrator.core import clock, enqueue, keys
 from orchestrator.services import build_services
-from tests.helpers import make_settings
+from tests.helpers import make_settings, on_round_trips
 from tests.webhooks.outbound.test_delivery import make_due, make_event
 from webhooks.outbound import delivery
 from webhooks.outbound.transport import Attempt
@@ -63,26 +63,7 @@ class _Interrupt:
         self.after = 0
         self.action: Callable[[], None] = lambda: None
         self._count = 0
-        real_command, real_pipeline = r.execute_command, r.pipeline
-
-        def command(*args: Any, **kwargs: Any) -> Any:
-            reply = real_command(*args, **kwargs)
-            self._tick()
-            return reply
-
-        def pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = real_pipeline(*args, **kwargs)
-            real_execute = pipe.execute
-
-            def execute(*e_args: Any, **e_kwargs: Any) -> Any:
-                reply = real_execute(*e_args, **e_kwargs)
-                self._tick()
-                return reply
-
-            pipe.execute = execute
-            return pipe
-
-        r.execute_command, r.pipeline = command, pipeline
+        on_round_trips(None, r, after=self._tick)
 
     def arm(self, thread: threading.Thread, after: int, action: Callable[[], None]) -> None:
         self.thread, self.after, self.action, self._count = thread, after, action, 0
