@@ -174,15 +174,6 @@ def record_attempt(svc: Services, evt: Event, number: int, url: str, attempt: At
     pipe.execute()
 
 
-def reschedule(svc: Services, evt: Event, at: float, **fields: str) -> None:
-    """The event's next attempt at ``at``: in its hash (authoritative) and the due set."""
-    pipe = svc.redis.pipeline(transaction=True)
-    changes: dict[Any, str] = {"due_at": repr(at), **fields}
-    pipe.hset(keys.event(evt.id), mapping=changes)
-    pipe.zadd(keys.DUE_DELIVERY, {evt.id: at})
-    pipe.execute()
-
-
 def finish(
     svc: Services,
     evt: Event,

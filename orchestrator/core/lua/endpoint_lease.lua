@@ -12,8 +12,8 @@
 -- ARGV[6] when a deferred event is due again (its back-off, beat's safety net)
 -- ARGV[7] its deferral count after this one     ARGV[8] the attempt's token on the event lock
 -- ARGV[9] TTL of the waiting set (seconds)
--- Returns 1 (lease taken, the event no longer waiting), 0 (endpoint at its cap: the event is deferred, waiting and unlocked)
--- or -1 (this event is already in flight).
+-- Returns 1 (lease taken, the event no longer waiting), 0 (endpoint at its cap: the event is
+-- deferred, waiting and unlocked) or -1 (this event is already in flight).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
   return -1
